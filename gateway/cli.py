@@ -1,0 +1,73 @@
+"""camgate's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from gateway import __version__
+from gateway.config import Config, ConfigError, demo_config, load_config, parse_listen
+from gateway.logs import redact_text, setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="camgate",
+        description="Camera gateway: RTSP and demo cameras to browsers over WebRTC, "
+        "camera H.264 passed through untouched.",
+    )
+    parser.add_argument("--version", action="version", version=f"camgate {__version__}")
+    parser.add_argument(
+        "--config", "-c", metavar="FILE", help="YAML config (default: one built-in demo camera)"
+    )
+    parser.add_argument(
+        "--listen", "-l", metavar="HOST:PORT", help="HTTP address (default 0.0.0.0:8080)"
+    )
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = commands.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("file", metavar="FILE")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            return check_config(args.file)
+        config = load_config(args.config) if args.config else demo_config()
+        if args.listen:
+            config = replace(config, listen=parse_listen(args.listen, "--listen"))
+    except ConfigError as exc:
+        print(f"camgate: config error: {redact_text(str(exc))}", file=sys.stderr)
+        return 2
+    setup_logging(args.log_level or config.log_level)
+    try:
+        return asyncio.run(_serve(config))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _serve(config: Config) -> int:
+    from gateway.app import serve  # imports aiortc/av: keep `--version` and checks fast
+
+    return await serve(config)
+
+
+def check_config(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"camgate: config error: {redact_text(str(exc))}", file=sys.stderr)
+        return 2
+    print(
+        f"{path}: OK ({len(config.cameras)} camera(s): {', '.join(c.name for c in config.cameras)})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""camgate configuration: YAML in, typed and validated dataclasses out.
+
+Every error names the key path (e.g. `cameras[1].transport`) and what is wrong, so a user
+can fix the file without reading code. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+DEFAULT_LISTEN = ("0.0.0.0", 8080)
+CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+DEMO_SOURCE = "demo"
+
+
+class ConfigError(ValueError):
+    """A config problem, phrased for the user: `<key path>: <what is wrong>`."""
+
+
+@dataclass(frozen=True)
+class IceServer:
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+
+@dataclass(frozen=True)
+class CandidateFilter:
+    """Which local addresses the gateway offers as ICE host candidates."""
+
+    interfaces: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+    ipv6: bool = True
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.interfaces or self.addresses) or not self.ipv6
+
+
+@dataclass(frozen=True)
+class WebRtcConfig:
+    ice_servers: tuple[IceServer, ...] = ()
+    candidates: CandidateFilter = field(default_factory=CandidateFilter)
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    bitrate_kbps: int = 2000
+    gop_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    name: str
+    source: str  # "demo" or an rtsp(s):// URL, possibly with credentials: never log it
+    transport: Literal["tcp", "udp"] = "tcp"
+    preload: bool = False
+    linger_s: float = 10.0
+    demo: DemoSettings = field(default_factory=DemoSettings)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.source == DEMO_SOURCE
+
+
+@dataclass(frozen=True)
+class Config:
+    cameras: tuple[CameraConfig, ...]
+    listen: tuple[str, int] = DEFAULT_LISTEN
+    webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)
+    log_level: str = "info"
+
+
+def demo_config() -> Config:
+    """What `camgate` runs with no config file: one demo camera."""
+    return Config(cameras=(CameraConfig(name="demo", source=DEMO_SOURCE, preload=True),))
+
+
+def load_config(path: str | Path) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    return parse_config(text, origin=str(path))
+
+
+def parse_config(text: str, origin: str = "config") -> Config:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{origin}: {problem}{where}") from None
+    if data is None:
+        data = {}
+    return _config(_mapping(data, ""))
+
+
+# --- sections -------------------------------------------------------------------------
+
+
+def _config(data: dict[str, Any]) -> Config:
+    _reject_unknown(data, "", {"cameras", "listen", "webrtc", "log_level"})
+    cameras_raw = data.get("cameras")
+    if cameras_raw is None:
+        raise ConfigError("cameras: missing (list at least one camera)")
+    if not isinstance(cameras_raw, list) or not cameras_raw:
+        raise ConfigError("cameras: must be a non-empty list")
+    cameras = tuple(
+        _camera(_mapping(c, f"cameras[{i}]"), f"cameras[{i}]") for i, c in enumerate(cameras_raw)
+    )
+    seen: set[str] = set()
+    for i, cam in enumerate(cameras):
+        if cam.name.lower() in seen:
+            raise ConfigError(f"cameras[{i}].name: duplicate camera name {cam.name!r}")
+        seen.add(cam.name.lower())
+    listen = parse_listen(data["listen"], "listen") if "listen" in data else DEFAULT_LISTEN
+    log_level = _choice(
+        data.get("log_level", "info"), "log_level", ("debug", "info", "warning", "error")
+    )
+    webrtc = _webrtc(_mapping(data.get("webrtc", {}), "webrtc"))
+    return Config(cameras=cameras, listen=listen, webrtc=webrtc, log_level=log_level)
+
+
+def _camera(data: dict[str, Any], key: str) -> CameraConfig:
+    _reject_unknown(data, key, {"name", "source", "transport", "preload", "linger", "demo"})
+    name = _required_str(data, "name", key)
+    if not CAMERA_NAME.match(name):
+        raise ConfigError(
+            f"{key}.name: {name!r} must be 1-64 letters, digits, '-' or '_' "
+            "(it becomes part of URLs and MQTT topics)"
+        )
+    source = _required_str(data, "source", key)
+    if source != DEMO_SOURCE and not source.lower().startswith(("rtsp://", "rtsps://")):
+        raise ConfigError(f"{key}.source: must be an rtsp:// or rtsps:// URL, or 'demo'")
+    transport = _choice(data.get("transport", "tcp"), f"{key}.transport", ("tcp", "udp"))
+    preload = _bool(data.get("preload", False), f"{key}.preload")
+    linger = _number(data.get("linger", 10.0), f"{key}.linger", minimum=0.0, maximum=3600.0)
+    demo = _demo(_mapping(data.get("demo", {}), f"{key}.demo"), f"{key}.demo")
+    return CameraConfig(
+        name=name,
+        source=source,
+        transport=transport,  # type: ignore[arg-type]
+        preload=preload,
+        linger_s=linger,
+        demo=demo,
+    )
+
+
+def _demo(data: dict[str, Any], key: str) -> DemoSettings:
+    _reject_unknown(data, key, {"width", "height", "fps", "bitrate_kbps", "gop_seconds"})
+    d = DemoSettings()
+    width = int(_number(data.get("width", d.width), f"{key}.width", 64, 3840, integer=True))
+    height = int(_number(data.get("height", d.height), f"{key}.height", 64, 2160, integer=True))
+    if width % 2 or height % 2:
+        raise ConfigError(f"{key}: width and height must be even numbers")
+    return DemoSettings(
+        width=width,
+        height=height,
+        fps=int(_number(data.get("fps", d.fps), f"{key}.fps", 1, 60, integer=True)),
+        bitrate_kbps=int(
+            _number(
+                data.get("bitrate_kbps", d.bitrate_kbps),
+                f"{key}.bitrate_kbps",
+                100,
+                20_000,
+                integer=True,
+            )
+        ),
+        gop_seconds=_number(
+            data.get("gop_seconds", d.gop_seconds), f"{key}.gop_seconds", 0.1, 60.0
+        ),
+    )
+
+
+def _webrtc(data: dict[str, Any]) -> WebRtcConfig:
+    _reject_unknown(data, "webrtc", {"ice_servers", "candidates"})
+    servers_raw = data.get("ice_servers", [])
+    if not isinstance(servers_raw, list):
+        raise ConfigError("webrtc.ice_servers: must be a list")
+    servers = tuple(_ice_server(s, f"webrtc.ice_servers[{i}]") for i, s in enumerate(servers_raw))
+    candidates = _candidates(_mapping(data.get("candidates", {}), "webrtc.candidates"))
+    return WebRtcConfig(ice_servers=servers, candidates=candidates)
+
+
+def _ice_server(raw: Any, key: str) -> IceServer:
+    if isinstance(raw, str):
+        raw = {"urls": raw}
+    data = _mapping(raw, key)
+    _reject_unknown(data, key, {"urls", "username", "credential"})
+    urls_raw = data.get("urls")
+    urls = [urls_raw] if isinstance(urls_raw, str) else urls_raw
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        raise ConfigError(f"{key}.urls: must be a URL or a list of URLs (stun:, turn:, turns:)")
+    for url in urls:
+        if not url.lower().startswith(("stun:", "turn:", "turns:")):
+            raise ConfigError(f"{key}.urls: {url!r} must start with stun:, turn: or turns:")
+    username = _optional_str(data, "username", key)
+    credential = _optional_str(data, "credential", key)
+    if any(u.lower().startswith("turn") for u in urls) and not (username and credential):
+        raise ConfigError(f"{key}: a TURN server needs username and credential")
+    return IceServer(urls=tuple(urls), username=username, credential=credential)
+
+
+def _candidates(data: dict[str, Any]) -> CandidateFilter:
+    key = "webrtc.candidates"
+    _reject_unknown(data, key, {"interfaces", "addresses", "ipv6"})
+    interfaces = _str_list(data.get("interfaces", []), f"{key}.interfaces")
+    addresses = _str_list(data.get("addresses", []), f"{key}.addresses")
+    for i, addr in enumerate(addresses):
+        try:
+            ipaddress.ip_address(addr)
+        except ValueError:
+            raise ConfigError(f"{key}.addresses[{i}]: {addr!r} is not an IP address") from None
+    ipv6 = _bool(data.get("ipv6", True), f"{key}.ipv6")
+    return CandidateFilter(interfaces=tuple(interfaces), addresses=tuple(addresses), ipv6=ipv6)
+
+
+def parse_listen(value: Any, key: str = "listen") -> tuple[str, int]:
+    """`HOST:PORT`, `:PORT`, `PORT` or `[v6]:PORT`."""
+    text = str(value).strip()
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = "", text
+    host = host.strip("[]") or DEFAULT_LISTEN[0]
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"{key}: {text!r} must be HOST:PORT with a port from 1 to 65535")
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(f"{key}: {host!r} is not an IP address") from None
+    return host, int(port_text)
+
+
+# --- typed field readers --------------------------------------------------------------
+
+
+def _mapping(value: Any, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key or 'config'}: must be a mapping (key: value pairs)")
+    for k in value:
+        if not isinstance(k, str):
+            raise ConfigError(f"{key or 'config'}: key {k!r} must be a string")
+    return value
+
+
+def _reject_unknown(data: dict[str, Any], key: str, allowed: set[str]) -> None:
+    for k in data:
+        if k not in allowed:
+            where = f"{key}.{k}" if key else k
+            raise ConfigError(f"{where}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _required_str(data: dict[str, Any], name: str, key: str) -> str:
+    if name not in data:
+        raise ConfigError(f"{key}.{name}: missing")
+    value = data[name]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}.{name}: must be a non-empty string")
+    return value.strip()
+
+
+def _optional_str(data: dict[str, Any], name: str, key: str) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}.{name}: must be a string")
+    return value
+
+
+def _str_list(value: Any, key: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{key}: must be a list of strings")
+    return value
+
+
+def _choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}")
+    return value.lower()
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: {value!r} must be true or false")
+    return value
+
+
+def _number(value: Any, key: str, minimum: float, maximum: float, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{key}: {value!r} must be a number")
+    if integer and not float(value).is_integer():
+        raise ConfigError(f"{key}: {value!r} must be a whole number")
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{key}: {value!r} must be between {minimum:g} and {maximum:g}")
+    return float(value)

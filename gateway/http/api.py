@@ -1,0 +1,51 @@
+"""The JSON API: health and cameras. Nothing here ever returns a credential."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from gateway import __version__
+from gateway.http.errors import error_response
+from gateway.http.keys import HUBS, SESSIONS, STARTED
+from gateway.hub import CameraHub
+
+
+def camera_json(request: web.Request, hub: CameraHub) -> dict[str, Any]:
+    data = hub.snapshot()
+    data["whep_url"] = str(request.app.router["whep"].url_for(camera=hub.name))
+    return data
+
+
+async def health(request: web.Request) -> web.Response:
+    hubs: dict[str, CameraHub] = request.app[HUBS]
+    return web.json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - request.app[STARTED], 1),
+            "cameras": len(hubs),
+            "cameras_live": sum(1 for h in hubs.values() if h.state == "live"),
+            "sessions": len(request.app[SESSIONS]),
+        }
+    )
+
+
+async def list_cameras(request: web.Request) -> web.Response:
+    hubs: dict[str, CameraHub] = request.app[HUBS]
+    return web.json_response([camera_json(request, h) for h in hubs.values()])
+
+
+async def get_camera(request: web.Request) -> web.Response:
+    hub = request.app[HUBS].get(request.match_info["camera"])
+    if hub is None:
+        return error_response(404, "unknown camera")
+    return web.json_response(camera_json(request, hub))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/health", health, name="health")
+    app.router.add_get("/api/cameras", list_cameras, name="cameras")
+    app.router.add_get("/api/cameras/{camera}", get_camera, name="camera")

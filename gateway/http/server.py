@@ -1,0 +1,53 @@
+"""The aiohttp application: routes, limits and error handling."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.http import api, static, whep
+from gateway.http.errors import error_response
+from gateway.http.keys import HUBS, SESSIONS, STARTED, WEB_ROOT
+from gateway.hub import CameraHub
+from gateway.webrtc.session import WhepSessions
+
+log = logging.getLogger("camgate.http")
+
+MAX_BODY_BYTES = 256 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """API errors as JSON; an unexpected exception is a 500 and a log line, never a crash."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.content_type == "application/json":
+            raise
+        if exc.status == 413:
+            return error_response(413, "request body too large")
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal error")
+
+
+def make_app(
+    hubs: dict[str, CameraHub], sessions: WhepSessions, web_root: Path | None = None
+) -> web.Application:
+    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
+    app[HUBS] = hubs
+    app[SESSIONS] = sessions
+    app[STARTED] = time.monotonic()
+    app[WEB_ROOT] = web_root or static.find_web_root()
+    api.add_routes(app)
+    whep.add_routes(app)
+    static.add_routes(app)
+    return app

@@ -1,0 +1,107 @@
+"""WHEP signaling (IETF draft; the mechanics of WHIP, RFC 9725) for each camera.
+
+POST   /api/cameras/{camera}/whep               application/sdp offer -> 201 + Location + answer
+PATCH  /api/cameras/{camera}/whep/{session}     application/trickle-ice-sdpfrag -> 204
+DELETE /api/cameras/{camera}/whep/{session}     -> 200
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from gateway.http.errors import error_response
+from gateway.http.keys import HUBS, SESSIONS
+from gateway.webrtc.sdpfrag import MAX_FRAGMENT_BYTES, FragmentError, parse_sdpfrag
+from gateway.webrtc.session import MAX_OFFER_BYTES, OfferError, SessionConflict, WhepSession
+
+log = logging.getLogger("camgate.whep")
+
+SDP = "application/sdp"
+SDPFRAG = "application/trickle-ice-sdpfrag"
+# Third-party WHEP players run on other origins.
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, If-Match, Authorization",
+    "Access-Control-Expose-Headers": "Location, ETag, Link",
+}
+
+
+async def read_text_body(request: web.Request, content_type: str, limit: int) -> str:
+    """The body as text, or an HTTPException with the right status."""
+    if request.content_type != content_type:
+        raise web.HTTPUnsupportedMediaType(
+            text=f'{{"error": "Content-Type must be {content_type}"}}',
+            content_type="application/json",
+            headers=CORS,
+        )
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise web.HTTPBadRequest(
+            text='{"error": "body is not UTF-8"}', content_type="application/json", headers=CORS
+        ) from None
+
+
+async def offer(request: web.Request) -> web.Response:
+    hub = request.app[HUBS].get(request.match_info["camera"])
+    if hub is None:
+        return error_response(404, "unknown camera", **CORS)
+    sdp = await read_text_body(request, SDP, MAX_OFFER_BYTES)
+    try:
+        session, answer = await request.app[SESSIONS].open(hub, sdp)
+    except OfferError as exc:
+        return error_response(400, str(exc), **CORS)
+    location = request.app.router["whep-session"].url_for(camera=hub.name, session=session.id)
+    return web.Response(
+        status=201,
+        text=answer,
+        content_type=SDP,
+        headers={"Location": str(location), "ETag": f'"{session.id}"', **CORS},
+    )
+
+
+def _session(request: web.Request) -> WhepSession:
+    session = request.app[SESSIONS].get(request.match_info["session"], request.match_info["camera"])
+    if session is None:
+        raise web.HTTPNotFound(
+            text='{"error": "unknown session"}', content_type="application/json", headers=CORS
+        )
+    return session
+
+
+async def patch(request: web.Request) -> web.Response:
+    session = _session(request)
+    text = await read_text_body(request, SDPFRAG, MAX_FRAGMENT_BYTES)
+    try:
+        await request.app[SESSIONS].trickle(session, parse_sdpfrag(text))
+    except FragmentError as exc:
+        return error_response(400, str(exc), **CORS)
+    except SessionConflict as exc:
+        return error_response(422, str(exc), **CORS)
+    return web.Response(status=204, headers=CORS)
+
+
+async def delete(request: web.Request) -> web.Response:
+    session = _session(request)
+    await request.app[SESSIONS].close(session)
+    return web.Response(status=200, headers=CORS)
+
+
+async def preflight(_request: web.Request) -> web.Response:
+    return web.Response(status=204, headers={**CORS, "Accept-Post": SDP, "Accept-Patch": SDPFRAG})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/cameras/{camera}/whep", offer, name="whep")
+    app.router.add_route("OPTIONS", "/api/cameras/{camera}/whep", preflight)
+    app.router.add_patch("/api/cameras/{camera}/whep/{session}", patch, name="whep-session")
+    app.router.add_delete("/api/cameras/{camera}/whep/{session}", delete)
+    app.router.add_route("OPTIONS", "/api/cameras/{camera}/whep/{session}", preflight)

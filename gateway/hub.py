@@ -1,0 +1,318 @@
+"""CameraHub: one upstream connection per camera, shared by every viewer.
+
+The hub owns the source's lifecycle (start on first viewer or at boot with `preload`,
+stop after the last viewer leaves plus a linger period), reconnects with capped
+backoff while viewers stay connected, normalises the stream and keeps the current GOP
+so a new viewer sees a picture at once instead of waiting for the camera's next IDR.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
+from gateway.media.gop import GopCache
+from gateway.media.normalizer import StreamNormalizer
+from gateway.sources.base import Source, SourceError
+from gateway.subscription import Subscription
+from gateway.tasks import spawn
+
+log = logging.getLogger("camgate.hub")
+
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 30.0
+KEYFRAME_REQUEST_INTERVAL_S = 1.0
+RATE_WINDOW_S = 2.0
+# A camera that was live and then failed this many times in a row is called offline.
+OFFLINE_AFTER_FAILURES = 3
+
+B_FRAME_WARNING = (
+    "the camera sends B-frames, which WebRTC cannot carry: playback may stutter. "
+    "Turn B-frames off in the camera's encoder settings (often 'H.264 profile: Main/"
+    "Baseline' or 'B-frames: 0')."
+)
+
+
+class CameraState(StrEnum):
+    IDLE = "idle"  # on-demand camera with no viewers: not connected, by design
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+
+
+@dataclass
+class _RateMeter:
+    """Frames and bytes over a sliding window, for fps and bitrate."""
+
+    window_s: float = RATE_WINDOW_S
+
+    def __post_init__(self) -> None:
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, now: float, size: int) -> None:
+        self._samples.append((now, size))
+        self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        while self._samples and now - self._samples[0][0] > self.window_s:
+            self._samples.popleft()
+
+    def rates(self, now: float) -> tuple[float, float]:
+        """(frames per second, kilobits per second)."""
+        self._trim(now)
+        if len(self._samples) < 2:
+            return 0.0, 0.0
+        span = max(now - self._samples[0][0], 1e-3)
+        total_bytes = sum(size for _, size in self._samples)
+        return len(self._samples) / span, total_bytes * 8 / 1000 / span
+
+
+class CameraHub:
+    def __init__(
+        self,
+        name: str,
+        source_factory: Callable[[], Source],
+        *,
+        preload: bool = False,
+        linger_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self._source_factory = source_factory
+        self._preload = preload
+        self._linger_s = linger_s
+        self._clock = clock
+        self._subscriptions: set[Subscription] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._linger_handle: asyncio.TimerHandle | None = None
+        self._source: Source | None = None
+        self._gop = GopCache()
+        self._normalizer = StreamNormalizer()
+        self._rate = _RateMeter()
+        self._state = CameraState.IDLE
+        self._ever_live = False
+        self._consecutive_failures = 0
+        self._last_keyframe_request = -KEYFRAME_REQUEST_INTERVAL_S
+        self._pts_offset = 0
+        self._last_pts: int | None = None
+        self._frame_interval = VIDEO_CLOCK_RATE // 30
+        self._new_connection = True
+        self.error: str | None = None
+        self.reconnects = 0
+        self.frames_received = 0
+        self.dropped_frames_closed = 0  # drops of viewers that have left
+        self._live_event = asyncio.Event()
+        self.description = ""
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    @property
+    def state(self) -> CameraState:
+        return self._state
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Connect now (preload) or keep the connection; idempotent."""
+        self._cancel_linger()
+        if not self.running:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"camera:{self.name}"
+            )
+
+    async def boot(self) -> None:
+        if self._preload:
+            self.start()
+
+    async def stop(self) -> None:
+        self._cancel_linger()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._set_state(CameraState.IDLE)
+
+    async def close(self) -> None:
+        for sub in list(self._subscriptions):
+            sub.close()
+        self._subscriptions.clear()
+        await self.stop()
+
+    # --- viewers ----------------------------------------------------------------------
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self._gop.frames, on_first_get=self._on_viewer_started)
+        self._subscriptions.add(sub)
+        self.start()
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subscriptions:
+            self._subscriptions.discard(sub)
+            self.dropped_frames_closed += sub.dropped
+        sub.close()
+        if not self._subscriptions and not self._preload and self.running:
+            self._cancel_linger()
+            self._linger_handle = asyncio.get_running_loop().call_later(
+                self._linger_s, self._linger_expired
+            )
+
+    @property
+    def profile_level_id(self) -> str | None:
+        info = self._normalizer.info
+        return info.profile_level_id if info else None
+
+    @property
+    def viewers(self) -> int:
+        return len(self._subscriptions)
+
+    @property
+    def dropped_frames(self) -> int:
+        return self.dropped_frames_closed + sum(s.dropped for s in self._subscriptions)
+
+    def request_keyframe(self) -> None:
+        """A viewer lost a picture (PLI/FIR): ask the source, at most once a second."""
+        now = self._clock()
+        if now - self._last_keyframe_request < KEYFRAME_REQUEST_INTERVAL_S:
+            return
+        self._last_keyframe_request = now
+        if self._source is not None:
+            self._source.request_keyframe()
+
+    async def wait_live(self, timeout: float) -> None:
+        await asyncio.wait_for(self._live_event.wait(), timeout)
+
+    def _on_viewer_started(self, _sub: Subscription) -> None:
+        # A viewer with no cached GOP waits for an IDR: ask for one where the source can.
+        if not self._gop.frames():
+            self.request_keyframe()
+
+    def _linger_expired(self) -> None:
+        self._linger_handle = None
+        if not self._subscriptions and not self._preload:
+            log.info("camera %s: no viewers, closing the upstream connection", self.name)
+            spawn(self.stop(), f"stop-camera:{self.name}")
+
+    def _cancel_linger(self) -> None:
+        if self._linger_handle is not None:
+            self._linger_handle.cancel()
+            self._linger_handle = None
+
+    # --- upstream ---------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_INITIAL_S
+        self._set_state(CameraState.CONNECTING)
+        while True:
+            source = self._source_factory()
+            self._source = source
+            self.description = source.description
+            self._normalizer = StreamNormalizer(source.sdp_parameter_sets)
+            self._new_connection = True
+            frames_before = self.frames_received
+            try:
+                await source.run(self._on_unit)
+                raise SourceError("the stream ended")
+            except SourceError as exc:
+                self.error = str(exc)
+            except Exception as exc:  # a bug in a source must not kill the camera
+                log.exception("camera %s: source failed unexpectedly", self.name)
+                self.error = f"internal error: {type(exc).__name__}"
+            finally:
+                self._source = None
+            if self.frames_received > frames_before:
+                backoff = BACKOFF_INITIAL_S  # it worked for a while: retry quickly
+                self._consecutive_failures = 0
+            self._consecutive_failures += 1
+            self._gop.clear()
+            self._live_event.clear()
+            self._set_state(self._failure_state())
+            delay = backoff * random.uniform(0.8, 1.2)
+            log.warning("camera %s: %s; retrying in %.1f s", self.name, self.error, delay)
+            await asyncio.sleep(delay)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+            self.reconnects += 1
+
+    def _failure_state(self) -> CameraState:
+        if self._ever_live and self._consecutive_failures < OFFLINE_AFTER_FAILURES:
+            return CameraState.RECONNECTING
+        return CameraState.OFFLINE
+
+    def _on_unit(self, unit: AccessUnit) -> None:
+        """Every picture from the source passes here once, then fans out."""
+        unit = self._normalizer.process(self._rebase(unit))
+        self.frames_received += 1
+        self._rate.add(self._clock(), unit.size)
+        self._gop.add(unit)
+        if self._state is not CameraState.LIVE and unit.keyframe:
+            self._ever_live = True
+            self._consecutive_failures = 0
+            self.error = None
+            self._set_state(CameraState.LIVE)
+            self._live_event.set()
+        for sub in self._subscriptions:
+            sub.push(unit)
+
+    def _rebase(self, unit: AccessUnit) -> AccessUnit:
+        """Keep one continuous timeline across reconnects (a new RTSP session starts
+        its RTP clock anywhere), so connected viewers see no timestamp jump."""
+        if self._new_connection:
+            self._new_connection = False
+            if self._last_pts is None:
+                self._pts_offset = -unit.pts
+            else:
+                self._pts_offset = self._last_pts + self._frame_interval - unit.pts
+        pts = unit.pts + self._pts_offset
+        if self._last_pts is not None and pts > self._last_pts:
+            # Remember the typical spacing for the next reconnect's first frame.
+            self._frame_interval = min(pts - self._last_pts, VIDEO_CLOCK_RATE)
+        self._last_pts = pts
+        if pts == unit.pts:
+            return unit
+        return AccessUnit(unit.nals, pts, unit.keyframe, unit.arrival)
+
+    def _set_state(self, state: CameraState) -> None:
+        if state is not self._state:
+            log.info("camera %s: %s", self.name, state.value)
+            self._state = state
+
+    # --- reporting --------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Facts for the API. Never includes a credential."""
+        info = self._normalizer.info
+        fps, kbps = self._rate.rates(self._clock())
+        live = self._state is CameraState.LIVE
+        warning = B_FRAME_WARNING if info is not None and info.has_b_frames else None
+        return {
+            "name": self.name,
+            "state": self._state.value,
+            "error": None if live else self.error,
+            "warning": warning,
+            "codec": "H264",
+            "profile": info.profile if info else None,
+            "profile_level_id": info.profile_level_id if info else None,
+            "level": info.level if info else None,
+            "width": info.width if info else None,
+            "height": info.height if info else None,
+            "fps": round(fps, 2) if live else 0.0,
+            "bitrate_kbps": round(kbps, 1) if live else 0.0,
+            "gop_frames": len(self._gop.frames()),
+            "viewers": self.viewers,
+            "dropped_frames": self.dropped_frames,
+            "reconnects": self.reconnects,
+            "source": self.description,
+        }

@@ -1,0 +1,176 @@
+"""Make a camera's H.264 safe to hand to a browser unchanged, and learn its facts.
+
+Browsers decode nothing until they hold the SPS and PPS. Many cameras send those only
+in the SDP (sprop-parameter-sets), so a viewer joining at an IDR without them shows
+black forever; every IDR therefore gets the current parameter sets put in front of it
+when it lacks them. B-frames are detected because WebRTC cannot carry them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.media.accessunit import AccessUnit
+from gateway.media.h264 import (
+    NAL_AUD,
+    NAL_IDR,
+    NAL_PPS,
+    NAL_SLICE,
+    NAL_SPS,
+    SpsInfo,
+    nal_type,
+    parse_sps,
+    pps_id,
+    pps_sps_id,
+    slice_pps_id,
+    slice_type,
+)
+
+_B_SLICE = 1
+# NAL units that belong in front of inserted parameter sets: an AUD must come first
+# in an access unit, and existing parameter sets stay in their place.
+_LEADING = frozenset({NAL_AUD, NAL_SPS, NAL_PPS, 13, 15})  # 13 SPS ext, 15 subset SPS
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    profile_level_id: str
+    profile: str
+    level: str
+    width: int
+    height: int
+    sps_frame_rate: float | None
+    has_b_frames: bool
+
+
+class StreamNormalizer:
+    """Tracks parameter sets, repairs IDRs that lack them, reports stream facts.
+
+    Never raises on stream content: unparsable parameter sets are ignored and counted
+    in `errors`. `generation` grows whenever the active SPS changes (0 = none known
+    yet), so the hub can notice a camera switching resolution or profile.
+    """
+
+    def __init__(self, sdp_parameter_sets: Sequence[bytes] = ()) -> None:
+        self._sps: dict[int, bytes] = {}
+        self._sps_info: dict[int, SpsInfo] = {}
+        self._pps: dict[int, bytes] = {}
+        self._active: int | None = None  # id of the SPS the stream uses
+        self._seen_b_slice = False
+        self.generation = 0
+        self.errors = 0
+        self.repaired = 0  # keyframes that got parameter sets inserted
+        for nal in sdp_parameter_sets:
+            self._learn(nal)
+
+    @property
+    def info(self) -> StreamInfo | None:
+        sps = self._sps_info.get(self._active) if self._active is not None else None
+        if sps is None:
+            return None
+        return StreamInfo(
+            profile_level_id=sps.profile_level_id,
+            profile=sps.profile_name,
+            level=sps.level,
+            width=sps.width,
+            height=sps.height,
+            sps_frame_rate=sps.frame_rate,
+            has_b_frames=self._seen_b_slice or bool(sps.max_num_reorder_frames),
+        )
+
+    @property
+    def has_b_frames(self) -> bool:
+        info = self.info
+        return info.has_b_frames if info else self._seen_b_slice
+
+    def process(self, au: AccessUnit) -> AccessUnit:
+        """The unit itself, or for an IDR lacking parameter sets a copy that has them."""
+        first_slice: int | None = None
+        present_sps: set[int] = set()
+        present_pps: set[int] = set()
+        used_pps: set[int] = set()
+        for index, nal in enumerate(au.nals):
+            kind = nal_type(nal)
+            if kind in (NAL_SLICE, NAL_IDR):
+                if first_slice is None:
+                    first_slice = index
+                if kind == NAL_IDR:
+                    pid = slice_pps_id(nal)
+                    if pid is not None:
+                        used_pps.add(pid)
+                if not self._seen_b_slice and slice_type(nal) == _B_SLICE:
+                    self._seen_b_slice = True
+            elif kind == NAL_SPS:
+                sid = self._learn(nal)
+                if sid is not None and first_slice is None:
+                    present_sps.add(sid)
+            elif kind == NAL_PPS:
+                pid = self._learn(nal)
+                if pid is not None and first_slice is None:
+                    present_pps.add(pid)
+
+        if not au.keyframe or first_slice is None:
+            return au
+        needed_sps = self._activate(used_pps)
+        if not used_pps:  # slice headers unreadable: fall back to every known set
+            used_pps, needed_sps = set(self._pps), set(self._sps)
+        insert = [self._sps[s] for s in sorted(needed_sps - present_sps) if s in self._sps]
+        insert += [self._pps[p] for p in sorted(used_pps - present_pps) if p in self._pps]
+        if not insert:
+            return au
+        at = first_slice
+        while at > 0 and nal_type(au.nals[at - 1]) not in _LEADING:
+            at -= 1  # go before SEI too: a buffering-period SEI refers to the SPS
+        self.repaired += 1
+        return AccessUnit(
+            nals=(*au.nals[:at], *insert, *au.nals[at:]),
+            pts=au.pts,
+            keyframe=au.keyframe,
+            arrival=au.arrival,
+        )
+
+    def _activate(self, used_pps: set[int]) -> set[int]:
+        """SPS ids behind the PPSs an IDR uses; the first becomes the active SPS."""
+        needed = set()
+        for pid in sorted(used_pps):
+            pps = self._pps.get(pid)
+            if pps is not None:
+                needed.add(pps_sps_id(pps))  # validated when learned
+        if needed:
+            active = min(needed)
+            if active != self._active and active in self._sps_info:
+                self._active = active
+                self._on_active_changed()
+        return needed
+
+    def _learn(self, nal: bytes) -> int | None:
+        """Store an SPS or PPS by id (newest wins); returns its id, None if unusable."""
+        kind = nal_type(nal)
+        try:
+            if kind == NAL_SPS:
+                info = parse_sps(nal)
+                sid = info.sps_id
+                changed = self._sps.get(sid) != nal
+                self._sps[sid] = nal
+                self._sps_info[sid] = info
+                if self._active is None:
+                    self._active = sid
+                    self._on_active_changed()
+                elif changed and sid == self._active:
+                    self._on_active_changed()
+                return sid
+            if kind == NAL_PPS:
+                pps_sps_id(nal)  # reject a PPS whose ids do not parse
+                pid = pps_id(nal)
+                self._pps[pid] = nal
+                return pid
+        except ValueError:
+            self.errors += 1
+        return None
+
+    def _on_active_changed(self) -> None:
+        if self.generation:
+            # New encoder settings: B-frame use seen under the old SPS says nothing now.
+            self._seen_b_slice = False
+        self.generation += 1

@@ -1,0 +1,141 @@
+"""The built-in demo camera: a live test pattern with a running clock.
+
+The one place camgate ever encodes video (PyAV's libx264), so anyone can see the
+product without a camera. Encoding runs in its own thread; finished pictures are
+handed to the event loop without blocking it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from fractions import Fraction
+
+import av
+from av.video.frame import PictureType
+
+from gateway.config import DemoSettings
+from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
+from gateway.media.h264 import split_annexb
+from gateway.sources.base import SourceError
+from gateway.sources.clock_overlay import draw_text, text_size
+
+log = logging.getLogger("camgate.demo")
+
+
+class DemoSource:
+    sdp_parameter_sets: list[bytes] = []
+
+    def __init__(self, settings: DemoSettings | None = None) -> None:
+        self.settings = settings or DemoSettings()
+        s = self.settings
+        self.description = f"demo {s.width}x{s.height}@{s.fps} H.264"
+        self._keyframe_requested = threading.Event()
+
+    def request_keyframe(self) -> bool:
+        self._keyframe_requested.set()
+        return True
+
+    async def run(self, emit: Callable[[AccessUnit], None]) -> None:
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def finish(exc: BaseException | None) -> None:
+            if not done.done():
+                done.set_exception(exc) if exc else done.set_result(None)
+
+        def worker() -> None:
+            try:
+                self._encode_loop(stop, lambda au: loop.call_soon_threadsafe(emit, au))
+                loop.call_soon_threadsafe(finish, None)
+            except Exception as exc:  # reported to the hub as a camera error
+                log.exception("demo encoder failed")
+                err = SourceError(f"demo encoder failed: {exc}")
+                with contextlib.suppress(RuntimeError):  # loop already closed
+                    loop.call_soon_threadsafe(finish, err)
+
+        thread = threading.Thread(target=worker, name="demo-encoder", daemon=True)
+        thread.start()
+        try:
+            await done
+        finally:
+            stop.set()
+            await asyncio.to_thread(thread.join, 5.0)
+
+    def _encode_loop(self, stop: threading.Event, emit: Callable[[AccessUnit], None]) -> None:
+        s = self.settings
+        encoder = _make_encoder(s)
+        pattern = av.open(f"testsrc2=size={s.width}x{s.height}:rate={s.fps}", format="lavfi")
+        frames = pattern.decode(video=0)
+        scale = max(2, s.height // 60)
+        clock_w, clock_h = text_size("00:00:00", scale)
+        clock_x, clock_y = (s.width - clock_w) // 2, s.height - clock_h - 2 * scale
+        period = 1.0 / s.fps
+        start = time.monotonic()
+        index = 0
+        try:
+            while not stop.is_set():
+                due = start + index * period
+                delay = due - time.monotonic()
+                if delay > 0:
+                    stop.wait(delay)
+                elif delay < -1.0:  # fell far behind (suspended?): skip ahead
+                    index = int((time.monotonic() - start) / period)
+                    continue
+                frame = next(frames)
+                draw_text(
+                    memoryview(frame.planes[0]),
+                    frame.planes[0].line_size,
+                    clock_x,
+                    clock_y,
+                    time.strftime("%H:%M:%S"),
+                    scale,
+                )
+                frame.pts = round(index * VIDEO_CLOCK_RATE / s.fps)
+                frame.time_base = Fraction(1, VIDEO_CLOCK_RATE)
+                # The raw decoder marks every frame I, and libx264 obeys: reset it, so
+                # only a requested keyframe is forced.
+                forced = self._keyframe_requested.is_set()
+                self._keyframe_requested.clear()
+                frame.pict_type = PictureType.I if forced else PictureType.NONE
+                for packet in encoder.encode(frame):
+                    emit(
+                        AccessUnit(
+                            tuple(split_annexb(bytes(packet))),
+                            int(packet.pts),
+                            bool(packet.is_keyframe),
+                            time.monotonic(),
+                        )
+                    )
+                index += 1
+        finally:
+            pattern.close()
+
+
+def _make_encoder(s: DemoSettings) -> av.VideoCodecContext:
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width = s.width
+    encoder.height = s.height
+    encoder.pix_fmt = "yuv420p"
+    encoder.time_base = Fraction(1, VIDEO_CLOCK_RATE)
+    encoder.framerate = Fraction(s.fps, 1)
+    encoder.bit_rate = s.bitrate_kbps * 1000
+    encoder.gop_size = max(1, round(s.gop_seconds * s.fps))
+    encoder.max_b_frames = 0  # WebRTC carries no B-frames
+    encoder.options = {
+        "preset": "ultrafast",
+        "tune": "zerolatency",
+        "profile": "main",
+        # Forced keyframes (a viewer asked for one) must be IDRs, or a new
+        # decoder cannot start there; SPS/PPS repeated before each IDR.
+        "forced-idr": "1",
+        "x264-params": f"repeat-headers=1:keyint={encoder.gop_size}:min-keyint={encoder.gop_size}"
+        ":scenecut=0:bframes=0",
+    }
+    encoder.open()
+    return encoder

@@ -1,0 +1,193 @@
+"""WHEP sessions: one aiortc peer connection per viewer, fed by its camera's hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import SessionDescription, candidate_from_sdp
+
+from gateway.config import IceServer
+from gateway.hub import CameraHub, CameraState
+from gateway.tasks import spawn
+from gateway.webrtc.codecs import prefer_camera_profile
+from gateway.webrtc.passthrough import PassthroughTrack, attach_passthrough
+from gateway.webrtc.sdpfrag import TrickleFragment
+
+log = logging.getLogger("camgate.webrtc")
+
+MAX_OFFER_BYTES = 65_536
+# A viewer whose peer connection hasn't connected by then is gone (closed tab, no route).
+CONNECT_TIMEOUT_S = 30.0
+PROFILE_WAIT_S = 4.0
+
+
+class OfferError(ValueError):
+    """The viewer's offer can't be answered; the message is safe to return to it."""
+
+
+class SessionConflict(ValueError):
+    """A trickle request the session can't apply (e.g. an ICE restart)."""
+
+
+@dataclass
+class WhepSession:
+    id: str
+    hub: CameraHub
+    pc: RTCPeerConnection
+    track: PassthroughTrack
+    created: float = field(default_factory=time.monotonic)
+    remote_ufrag: str | None = None
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    closed_callbacks: list[Callable[[], object]] = field(default_factory=list)
+
+
+def rtc_configuration(ice_servers: Iterable[IceServer]) -> RTCConfiguration:
+    # An explicit (possibly empty) list: aiortc would otherwise use a public STUN server.
+    return RTCConfiguration(
+        iceServers=[
+            RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
+            for s in ice_servers
+        ]
+    )
+
+
+def validate_offer(offer_sdp: str) -> SessionDescription:
+    if len(offer_sdp.encode("utf-8", "replace")) > MAX_OFFER_BYTES:
+        raise OfferError("offer too large")
+    try:
+        description = SessionDescription.parse(offer_sdp)
+    except Exception:
+        raise OfferError("malformed SDP offer") from None
+    video = [m for m in description.media if m.kind == "video"]
+    if not video:
+        raise OfferError("the offer has no video m-line")
+    if not any(c.mimeType.lower() == "video/h264" for m in video for c in m.rtp.codecs):
+        raise OfferError("the offer has no H.264 codec (camgate passes camera H.264 through)")
+    if not all(
+        m.ice.usernameFragment and m.ice.password
+        for m in description.media
+        if m.kind in ("video", "audio", "application")
+    ):
+        raise OfferError("the offer has no ICE credentials")
+    if not any(m.dtls and m.dtls.fingerprints for m in video) and not description.dtls:
+        raise OfferError("the offer has no DTLS fingerprint")
+    return description
+
+
+class WhepSessions:
+    """Every open viewer session, by id."""
+
+    def __init__(self, ice_servers: Iterable[IceServer] = ()) -> None:
+        self._ice_servers = tuple(ice_servers)
+        self._sessions: dict[str, WhepSession] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def get(self, session_id: str, camera: str) -> WhepSession | None:
+        session = self._sessions.get(session_id)
+        if session is None or session.hub.name != camera:
+            return None
+        return session
+
+    async def open(self, hub: CameraHub, offer_sdp: str) -> tuple[WhepSession, str]:
+        """Answer a viewer's offer; returns the session and the SDP answer."""
+        parsed = validate_offer(offer_sdp)
+        pc = RTCPeerConnection(rtc_configuration(self._ice_servers))
+        subscription = hub.subscribe()
+        track = PassthroughTrack(subscription)
+        session = WhepSession(id=secrets.token_urlsafe(16), hub=hub, pc=pc, track=track)
+        try:
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            prefer_camera_profile(transceiver, await _camera_profile(hub))
+            attach_passthrough(transceiver.sender, hub.request_keyframe)
+            try:
+                await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            except Exception as exc:
+                raise OfferError(_offer_failure(exc)) from None
+            await pc.setLocalDescription(await pc.createAnswer())
+        except BaseException:
+            hub.unsubscribe(subscription)
+            await pc.close()
+            raise
+        session.remote_ufrag = next(
+            (m.ice.usernameFragment for m in parsed.media if m.ice.usernameFragment), None
+        )
+        self._sessions[session.id] = session
+        self._watch(session)
+        log.info("camera %s: viewer %s joined (%d viewers)", hub.name, session.id[:8], hub.viewers)
+        return session, pc.localDescription.sdp
+
+    async def trickle(self, session: WhepSession, frag: TrickleFragment) -> None:
+        if frag.ice_ufrag and session.remote_ufrag and frag.ice_ufrag != session.remote_ufrag:
+            raise SessionConflict("ICE restarts are not supported: open a new session")
+        for mid, candidate_text in frag.candidates:
+            try:
+                candidate = candidate_from_sdp(candidate_text)
+            except Exception:
+                raise SessionConflict("malformed candidate") from None
+            candidate.sdpMid = mid
+            candidate.sdpMLineIndex = 0 if mid is None else None
+            await session.pc.addIceCandidate(candidate)
+        if frag.end_of_candidates:
+            await session.pc.addIceCandidate(None)  # type: ignore[arg-type]
+
+    async def close(self, session: WhepSession) -> None:
+        if self._sessions.pop(session.id, None) is None:
+            await session.closed.wait()
+            return
+        session.hub.unsubscribe(session.track.subscription)
+        session.track.stop()
+        with contextlib.suppress(Exception):
+            await session.pc.close()
+        session.closed.set()
+        for callback in session.closed_callbacks:
+            callback()
+        log.info(
+            "camera %s: viewer %s left (%d viewers)",
+            session.hub.name,
+            session.id[:8],
+            session.hub.viewers,
+        )
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(self.close(s) for s in list(self._sessions.values())))
+
+    def _watch(self, session: WhepSession) -> None:
+        pc = session.pc
+
+        @pc.on("connectionstatechange")
+        def _state_changed() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                spawn(self.close(session), f"close-viewer:{session.id[:8]}")
+
+        def _connect_deadline() -> None:
+            if pc.connectionState != "connected" and session.id in self._sessions:
+                log.info("viewer %s never connected; closing", session.id[:8])
+                spawn(self.close(session), f"close-viewer:{session.id[:8]}")
+
+        deadline = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT_S, _connect_deadline)
+        session.closed_callbacks.append(deadline.cancel)
+
+
+async def _camera_profile(hub: CameraHub) -> str | None:
+    """The camera's profile-level-id; on a cold start wait briefly for its first SPS so
+    the very first viewer is offered the right profile too."""
+    if hub.profile_level_id is None and hub.state in (CameraState.CONNECTING, CameraState.IDLE):
+        with contextlib.suppress(TimeoutError):
+            await hub.wait_live(PROFILE_WAIT_S)
+    return hub.profile_level_id
+
+
+def _offer_failure(exc: Exception) -> str:
+    text = str(exc)
+    if "send parameters" in text or "codec" in text.lower():
+        return "no H.264 profile in the offer that camgate can send (packetization-mode 1 needed)"
+    return "the offer could not be applied"

@@ -1,0 +1,89 @@
+import pytest
+
+from gateway.config import ConfigError, demo_config, parse_config, parse_listen
+
+GOOD = """
+listen: 127.0.0.1:9000
+webrtc:
+  ice_servers:
+    - stun:stun.example.org:3478
+    - urls: [turn:turn.example.org:3478]
+      username: u
+      credential: p
+  candidates:
+    interfaces: [eth0]
+    addresses: [127.0.0.1]
+cameras:
+  - name: garage
+    source: rtsp://admin:secret@192.0.2.10/stream1
+    transport: udp
+    preload: true
+  - name: demo
+    source: demo
+"""
+
+
+def test_full_config_parses() -> None:
+    config = parse_config(GOOD)
+    assert config.listen == ("127.0.0.1", 9000)
+    assert [c.name for c in config.cameras] == ["garage", "demo"]
+    garage = config.cameras[0]
+    assert garage.transport == "udp" and garage.preload and not garage.is_demo
+    assert config.cameras[1].is_demo and config.cameras[1].transport == "tcp"
+    assert config.webrtc.ice_servers[1].username == "u"
+    assert config.webrtc.candidates.restricted
+
+
+def test_demo_config_is_one_preloaded_demo_camera() -> None:
+    config = demo_config()
+    assert len(config.cameras) == 1 and config.cameras[0].is_demo and config.cameras[0].preload
+    assert config.listen == ("0.0.0.0", 8080)
+    assert not config.webrtc.ice_servers  # no public STUN server by default
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cameras: []", "cameras: must be a non-empty list"),
+        ("{}", "cameras: missing"),
+        ("cameras: [{source: demo}]", "cameras[0].name: missing"),
+        ("cameras: [{name: a, source: demo, transport: sctp}]", "cameras[0].transport"),
+        ("cameras: [{name: a, source: http://x}]", "cameras[0].source"),
+        ("cameras: [{name: 'a b', source: demo}]", "cameras[0].name"),
+        ("cameras: [{name: a, source: demo}, {name: A, source: demo}]", "duplicate"),
+        ("cameras: [{name: a, source: demo, preload: yes please}]", "cameras[0].preload"),
+        ("cameras: [{name: a, source: demo, colour: red}]", "cameras[0].colour: unknown key"),
+        ("cameras: [{name: a, source: demo}]\nlisten: nope", "listen"),
+        ("cameras: [{name: a, source: demo}]\nwebrtc: {ice_servers: [turn:x]}", "TURN"),
+        ("cameras: [{name: a, source: demo}]\nwebrtc: {candidates: {addresses: [x]}}",
+         "webrtc.candidates.addresses[0]"),
+        ("cameras: [{name: a, source: demo, demo: {width: 641}}]", "even"),
+        ("cameras: [\n  - name: a\n  source: x", "line"),
+        ("- just a list", "config: must be a mapping"),
+    ],
+)
+def test_errors_name_the_key(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=None) as info:
+        parse_config(text)
+    assert message in str(info.value)
+
+
+def test_errors_never_echo_credentials() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("cameras: [{name: a, source: 'rtsp://u:hunter2@h/x', transport: 3}]")
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("8081", ("0.0.0.0", 8081)), (":8081", ("0.0.0.0", 8081)),
+     ("127.0.0.1:1", ("127.0.0.1", 1)), ("[::1]:8080", ("::1", 8080))],
+)
+def test_listen_forms(value: str, expected: tuple[str, int]) -> None:
+    assert parse_listen(value) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "70000", "host:80", "1.2.3.4:x"])
+def test_listen_rejects(value: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_listen(value)
