@@ -61,7 +61,8 @@ class DemoSettings:
 @dataclass(frozen=True)
 class CameraConfig:
     name: str
-    source: str  # "demo" or an rtsp(s):// URL, possibly with credentials: never log it
+    # "demo" or an rtsp(s):// URL, possibly with credentials: kept out of repr and logs.
+    source: str = field(repr=False)
     transport: Literal["tcp", "udp"] = "tcp"
     preload: bool = False
     linger_s: float = 10.0

@@ -85,6 +85,7 @@ class CameraHub:
         *,
         preload: bool = False,
         linger_s: float = 10.0,
+        description: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -112,7 +113,7 @@ class CameraHub:
         self.frames_received = 0
         self.dropped_frames_closed = 0  # drops of viewers that have left
         self._live_event = asyncio.Event()
-        self.description = ""
+        self.description = description  # shown in the API: never a credential
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -219,7 +220,6 @@ class CameraHub:
         while True:
             source = self._source_factory()
             self._source = source
-            self.description = source.description
             self._normalizer = StreamNormalizer(source.sdp_parameter_sets)
             self._new_connection = True
             frames_before = self.frames_received

@@ -20,6 +20,8 @@ _HALF = 1 << 31
 # NAL types that may only open an access unit, before its first slice (7.4.1.2.3):
 # SEI, SPS, PPS, AUD, SPS extension, prefix NAL, subset SPS, depth PS, reserved 17-18.
 _AU_OPENERS = frozenset({6, 7, 8, 9, 13, 14, 15, 16, 17, 18})
+# Parameter sets / SEI held over to the next picture are few; more means no pictures come.
+_MAX_CARRY = 16
 
 
 def starts_access_unit(nal: bytes) -> bool:
@@ -56,6 +58,10 @@ class TimestampUnwrapper:
 class AccessUnitAssembler:
     """Groups NAL units by RTP timestamp into AccessUnits.
 
+    Every AccessUnit holds at least one slice. NAL units that close without one (some
+    cameras set the marker on their SPS and PPS packets, or stamp them with another
+    timestamp than the IDR) are carried over into the next picture instead.
+
     Counters: `emitted`, `dropped` (pictures lost to packet loss), `marker_errors`
     (times the marker bit was found set in the middle of a picture).
     """
@@ -64,6 +70,7 @@ class AccessUnitAssembler:
         self._clock = clock
         self._unwrap = TimestampUnwrapper()
         self._nals: list[bytes] = []
+        self._carry: list[bytes] = []  # slice-less NAL units waiting for a picture
         self._ts: int | None = None  # RTP timestamp of the picture being assembled
         self._pts = 0
         self._damaged = False  # the current picture lost data: discard the rest of it
@@ -97,8 +104,11 @@ class AccessUnitAssembler:
         return out
 
     def mark_loss(self) -> None:
-        """The caller saw a sequence gap: drop the picture in progress, and the next one
-        too unless it visibly starts at its beginning (the lost packets may be its head)."""
+        """The caller saw a sequence gap.
+
+        The picture in progress is dropped, and the next one too unless it visibly
+        starts at its beginning (the lost packets may have been its head).
+        """
         if self._ts is not None:
             self._drop()
         self._check_start = True
@@ -135,19 +145,23 @@ class AccessUnitAssembler:
         self._nals = []
 
     def _finish(self, out: list[AccessUnit], *, by_marker: bool) -> None:
-        if self._nals and not self._damaged:
-            nals = tuple(self._nals)
+        if self._damaged:
+            pass  # already counted in `dropped`
+        elif any(NAL_SLICE <= nal_type(n) <= NAL_IDR for n in self._nals):
             out.append(
                 AccessUnit(
-                    nals=nals,
+                    nals=(*self._carry, *self._nals),
                     pts=self._pts,
-                    keyframe=any(nal_type(n) == NAL_IDR for n in nals),
+                    keyframe=any(nal_type(n) == NAL_IDR for n in self._nals),
                     arrival=self._clock(),
                 )
             )
+            self._carry = []
             self.emitted += 1
             self._last_emitted_ts = self._ts
             self._closed_by_marker = by_marker
+        else:
+            self._carry = (self._carry + self._nals)[-_MAX_CARRY:]
         self._ts = None
         self._nals = []
         self._damaged = False

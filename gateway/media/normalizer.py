@@ -60,7 +60,7 @@ class StreamNormalizer:
         self._seen_b_slice = False
         self.generation = 0
         self.errors = 0
-        self.repaired = 0  # keyframes that got parameter sets inserted
+        self.repaired = 0  # units returned changed
         for nal in sdp_parameter_sets:
             self._learn(nal)
 
@@ -85,11 +85,19 @@ class StreamNormalizer:
         return info.has_b_frames if info else self._seen_b_slice
 
     def process(self, au: AccessUnit) -> AccessUnit:
-        """The unit itself, or for an IDR lacking parameter sets a copy that has them."""
+        """The unit itself when it needs nothing, else a repaired copy.
+
+        Repairs: an IDR lacking parameter sets gets the current ones in front of its
+        first slice; SPS/PPS found after the first slice are removed. The latter is
+        what `rtph264pay config-interval=-1` does to multi-slice IDRs (it repeats them
+        before every slice); a parameter set there opens a new access unit (7.4.1.2.3),
+        so strict decoders cut the picture in two.
+        """
         first_slice: int | None = None
         present_sps: set[int] = set()
         present_pps: set[int] = set()
         used_pps: set[int] = set()
+        late: set[int] = set()
         for index, nal in enumerate(au.nals):
             kind = nal_type(nal)
             if kind in (NAL_SLICE, NAL_IDR):
@@ -101,34 +109,37 @@ class StreamNormalizer:
                         used_pps.add(pid)
                 if not self._seen_b_slice and slice_type(nal) == _B_SLICE:
                     self._seen_b_slice = True
-            elif kind == NAL_SPS:
-                sid = self._learn(nal)
-                if sid is not None and first_slice is None:
-                    present_sps.add(sid)
-            elif kind == NAL_PPS:
-                pid = self._learn(nal)
-                if pid is not None and first_slice is None:
-                    present_pps.add(pid)
+            elif kind in (NAL_SPS, NAL_PPS):
+                set_id = self._learn(nal)  # learned wherever they are: newest wins
+                if first_slice is not None:
+                    late.add(index)
+                elif set_id is not None:
+                    (present_sps if kind == NAL_SPS else present_pps).add(set_id)
 
-        if not au.keyframe or first_slice is None:
+        insert: list[bytes] = []
+        if au.keyframe and first_slice is not None:
+            insert = self._missing(used_pps, present_sps, present_pps)
+        if not insert and not late:
             return au
+        nals = [n for i, n in enumerate(au.nals) if i not in late]
+        if insert and first_slice is not None:  # late indices all follow first_slice
+            at = first_slice
+            while at > 0 and nal_type(nals[at - 1]) not in _LEADING:
+                at -= 1  # go before SEI too: a buffering-period SEI refers to the SPS
+            nals[at:at] = insert
+        self.repaired += 1
+        return AccessUnit(nals=tuple(nals), pts=au.pts, keyframe=au.keyframe, arrival=au.arrival)
+
+    def _missing(
+        self, used_pps: set[int], present_sps: set[int], present_pps: set[int]
+    ) -> list[bytes]:
+        """The parameter sets an IDR using `used_pps` needs but does not carry."""
         needed_sps = self._activate(used_pps)
         if not used_pps:  # slice headers unreadable: fall back to every known set
             used_pps, needed_sps = set(self._pps), set(self._sps)
-        insert = [self._sps[s] for s in sorted(needed_sps - present_sps) if s in self._sps]
-        insert += [self._pps[p] for p in sorted(used_pps - present_pps) if p in self._pps]
-        if not insert:
-            return au
-        at = first_slice
-        while at > 0 and nal_type(au.nals[at - 1]) not in _LEADING:
-            at -= 1  # go before SEI too: a buffering-period SEI refers to the SPS
-        self.repaired += 1
-        return AccessUnit(
-            nals=(*au.nals[:at], *insert, *au.nals[at:]),
-            pts=au.pts,
-            keyframe=au.keyframe,
-            arrival=au.arrival,
-        )
+        missing = [self._sps[s] for s in sorted(needed_sps - present_sps) if s in self._sps]
+        missing += [self._pps[p] for p in sorted(used_pps - present_pps) if p in self._pps]
+        return missing
 
     def _activate(self, used_pps: set[int]) -> set[int]:
         """SPS ids behind the PPSs an IDR uses; the first becomes the active SPS."""

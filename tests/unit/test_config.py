@@ -87,3 +87,12 @@ def test_listen_forms(value: str, expected: tuple[str, int]) -> None:
 def test_listen_rejects(value: str) -> None:
     with pytest.raises(ConfigError):
         parse_listen(value)
+
+
+def test_shipped_example_config_is_valid() -> None:
+    from pathlib import Path
+
+    from gateway.config import load_config
+
+    config = load_config(Path(__file__).parents[2] / "camgate.example.yaml")
+    assert [c.name for c in config.cameras] == ["driveway", "garden", "demo"]
