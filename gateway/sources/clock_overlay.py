@@ -30,6 +30,7 @@ _DIGITS = {
 CELL_W, CELL_H = 4, 7
 BACKGROUND = 16
 FOREGROUND = 235
+NEUTRAL_CHROMA = 128
 
 
 def fill_rect(plane: memoryview, stride: int, x: int, y: int, w: int, h: int, value: int) -> None:

@@ -22,7 +22,7 @@ from gateway.config import DemoSettings
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
 from gateway.media.h264 import split_annexb
 from gateway.sources.base import SourceError
-from gateway.sources.clock_overlay import draw_text, text_size
+from gateway.sources.clock_overlay import NEUTRAL_CHROMA, draw_text, fill_rect, text_size
 
 log = logging.getLogger("camgate.demo")
 
@@ -73,8 +73,8 @@ class DemoSource:
         pattern = av.open(f"testsrc2=size={s.width}x{s.height}:rate={s.fps}", format="lavfi")
         frames = pattern.decode(video=0)
         scale = max(2, s.height // 60)
-        clock_w, clock_h = text_size("00:00:00", scale)
-        clock_x, clock_y = (s.width - clock_w) // 2, s.height - clock_h - 2 * scale
+        clock_w, _ = text_size("00:00:00", scale)
+        clock_x, clock_y = ((s.width - clock_w) // 2) & ~1, (s.height // 6) & ~1
         period = 1.0 / s.fps
         start = time.monotonic()
         index = 0
@@ -88,14 +88,7 @@ class DemoSource:
                     index = int((time.monotonic() - start) / period)
                     continue
                 frame = next(frames)
-                draw_text(
-                    memoryview(frame.planes[0]),
-                    frame.planes[0].line_size,
-                    clock_x,
-                    clock_y,
-                    time.strftime("%H:%M:%S"),
-                    scale,
-                )
+                self._draw_clock(frame, clock_x, clock_y, scale)
                 frame.pts = round(index * VIDEO_CLOCK_RATE / s.fps)
                 frame.time_base = Fraction(1, VIDEO_CLOCK_RATE)
                 # The raw decoder marks every frame I, and libx264 obeys: reset it, so
@@ -115,6 +108,23 @@ class DemoSource:
                 index += 1
         finally:
             pattern.close()
+
+    @staticmethod
+    def _draw_clock(frame: av.VideoFrame, x: int, y: int, scale: int) -> None:
+        luma, cb, cr = frame.planes
+        text = time.strftime("%H:%M:%S")
+        draw_text(memoryview(luma), luma.line_size, x, y, text, scale)
+        width, height = text_size(text, scale)
+        for chroma in (cb, cr):  # a grey box: no colour bleeding into the digits
+            fill_rect(
+                memoryview(chroma),
+                chroma.line_size,
+                x // 2,
+                y // 2,
+                (width + 1) // 2,
+                (height + 1) // 2,
+                NEUTRAL_CHROMA,
+            )
 
 
 def _make_encoder(s: DemoSettings) -> av.VideoCodecContext:

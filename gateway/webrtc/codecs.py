@@ -10,7 +10,7 @@ closest label it does offer (documented in docs/webrtc.md).
 
 from __future__ import annotations
 
-from aiortc import RTCRtpTransceiver
+from aiortc import RTCRtpTransceiver, rtp
 from aiortc.codecs import CODECS, get_capabilities
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
@@ -44,12 +44,19 @@ _FALLBACK = [CONSTRAINED_BASELINE, BASELINE, MAIN, HIGH, CONSTRAINED_HIGH, HIGH_
 
 _registered = False
 
+# Chromium numbers codecs from 35-63 as well as 96-127 (both are free for dynamic use).
+# aiortc only treats 96-127 as dynamic, so for an offered codec at, say, 41 its answer
+# keeps aiortc's own number, which can collide with one of the offer's (seen: H.264 and
+# RTX both at 109, and Chromium rejects the answer).
+DYNAMIC_PAYLOAD_TYPES = frozenset(range(35, 64)) | frozenset(range(96, 128))
+
 
 def register_h264_profiles() -> None:
     """Teach aiortc the H.264 profiles beyond Baseline (idempotent, process-wide)."""
     global _registered
     if _registered:
         return
+    rtp.DYNAMIC_PAYLOAD_TYPES = DYNAMIC_PAYLOAD_TYPES  # type: ignore[assignment]
     video = CODECS["video"]
     known = {c.parameters.get("profile-level-id") for c in video if c.mimeType == "video/H264"}
     next_pt = max(c.payloadType for c in video) + 1

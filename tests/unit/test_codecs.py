@@ -55,3 +55,23 @@ async def test_answer_carries_the_camera_profile(camera: str, offered: list[str]
         assert f"profile-level-id={chosen}" in fmtp[0]
     finally:
         await pc.close()
+
+
+async def test_chromium_offer_gets_an_answer_without_payload_type_clashes() -> None:
+    """Chromium 156's real offer numbers High 4:4:4 at 41 and RTX at 109."""
+    from pathlib import Path
+
+    offer = (Path(__file__).parent / "data" / "chromium156_offer.sdp").read_text()
+    pc = RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        prefer_camera_profile(transceiver, "640028")
+        await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        answer = (await pc.createAnswer()).sdp
+        rtpmaps = [line.split()[0] for line in answer.splitlines() if line.startswith("a=rtpmap:")]
+        assert len(rtpmaps) == len(set(rtpmaps)), rtpmaps
+        m_line = next(line for line in answer.splitlines() if line.startswith("m=video"))
+        assert m_line.split()[3] == "41"  # High 4:4:4 (covers High), the offer's own number
+        assert "a=fmtp:41 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=f4001f" in answer
+    finally:
+        await pc.close()

@@ -78,7 +78,8 @@ test('tile state combines server and peer connection', () => {
   assert.equal(combineState(cam('offline'), { state: 'live' }).state, 'offline');
   assert.equal(combineState(cam('reconnecting'), { state: 'live' }).state, 'reconnecting');
   const err = combineState(cam('reconnecting', 'connection refused'), { state: 'idle' });
-  assert.deepEqual([err.state, err.text], ['error', 'error: connection refused']);
+  assert.deepEqual([err.state, err.text, err.detail], ['reconnecting', 'reconnecting', 'connection refused']);
+  assert.equal(combineState(cam('error', 'no H.264'), { state: 'live' }).detail, 'no H.264');
 });
 
 // -- WhepSession against a fake RTCPeerConnection and fetch ---------------------------------
@@ -158,4 +159,6 @@ test('WhepSession: non-201 answer becomes a readable error', async () => {
   const s = new WhepSession('http://gw.local/api/cameras/garage/whep', { fetch, RTCPeerConnection: FakePC, gatherTimeoutMs: 1 });
   await assert.rejects(s.start(), { name: 'WhepError', status: 503, message: '503: camera garage is offline' });
   assert.equal(await describeFailure(new Response('', { status: 404, statusText: 'Not Found' })), '404 Not Found');
+  assert.equal(await describeFailure(new Response('{"error": "unknown camera"}', { status: 404, statusText: 'Not Found' })),
+    '404 Not Found: unknown camera');
 });
