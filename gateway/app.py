@@ -15,6 +15,7 @@ from aiohttp import web
 from gateway.config import CameraConfig, Config
 from gateway.http.server import make_app
 from gateway.hub import CameraHub
+from gateway.rtsp.url import redact
 from gateway.sources.base import Source
 from gateway.sources.demo import DemoSource
 from gateway.webrtc.codecs import register_h264_profiles
@@ -47,7 +48,11 @@ class Gateway:
         register_h264_profiles()
         hubs = {
             cam.name: CameraHub(
-                cam.name, source_factory(cam), preload=cam.preload, linger_s=cam.linger_s
+                cam.name,
+                source_factory(cam),
+                preload=cam.preload,
+                linger_s=cam.linger_s,
+                description="demo" if cam.is_demo else redact(cam.source),
             )
             for cam in config.cameras
         }

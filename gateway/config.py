@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import yaml
 
+from gateway.rtsp.url import parse_url
+
 DEFAULT_LISTEN = ("0.0.0.0", 8080)
 CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 DEMO_SOURCE = "demo"
@@ -144,8 +146,13 @@ def _camera(data: dict[str, Any], key: str) -> CameraConfig:
             "(it becomes part of URLs and MQTT topics)"
         )
     source = _required_str(data, "source", key)
-    if source != DEMO_SOURCE and not source.lower().startswith(("rtsp://", "rtsps://")):
-        raise ConfigError(f"{key}.source: must be an rtsp:// or rtsps:// URL, or 'demo'")
+    if source != DEMO_SOURCE:
+        if not source.lower().startswith(("rtsp://", "rtsps://")):
+            raise ConfigError(f"{key}.source: must be an rtsp:// or rtsps:// URL, or 'demo'")
+        try:
+            parse_url(source)
+        except ValueError as exc:  # the message never repeats the URL (credentials)
+            raise ConfigError(f"{key}.source: {exc}") from None
     transport = _choice(data.get("transport", "tcp"), f"{key}.transport", ("tcp", "udp"))
     preload = _bool(data.get("preload", False), f"{key}.preload")
     linger = _number(data.get("linger", 10.0), f"{key}.linger", minimum=0.0, maximum=3600.0)

@@ -30,6 +30,7 @@ log = logging.getLogger("camgate.hub")
 
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 30.0
+BACKOFF_WATCHED_MAX_S = 2.0
 KEYFRAME_REQUEST_INTERVAL_S = 1.0
 RATE_WINDOW_S = 2.0
 # A camera that was live and then failed this many times in a row is called offline.
@@ -111,6 +112,7 @@ class CameraHub:
         self.error: str | None = None
         self.reconnects = 0
         self.frames_received = 0
+        self.keyframes_received = 0
         self.dropped_frames_closed = 0  # drops of viewers that have left
         self._live_event = asyncio.Event()
         self.description = description  # shown in the API: never a credential
@@ -220,7 +222,6 @@ class CameraHub:
         while True:
             source = self._source_factory()
             self._source = source
-            self._normalizer = StreamNormalizer(source.sdp_parameter_sets)
             self._new_connection = True
             frames_before = self.frames_received
             try:
@@ -240,11 +241,16 @@ class CameraHub:
             self._gop.clear()
             self._live_event.clear()
             self._set_state(self._failure_state())
-            delay = backoff * random.uniform(0.8, 1.2)
+            delay = min(backoff, self._backoff_cap()) * random.uniform(0.8, 1.2)
             log.warning("camera %s: %s; retrying in %.1f s", self.name, self.error, delay)
             await asyncio.sleep(delay)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
             self.reconnects += 1
+
+    def _backoff_cap(self) -> float:
+        """While someone is watching, retry often so video is back within seconds of the
+        camera; with nobody watching, back off fully and leave the camera alone."""
+        return BACKOFF_WATCHED_MAX_S if self._subscriptions else BACKOFF_MAX_S
 
     def _failure_state(self) -> CameraState:
         if self._ever_live and self._consecutive_failures < OFFLINE_AFTER_FAILURES:
@@ -253,8 +259,13 @@ class CameraHub:
 
     def _on_unit(self, unit: AccessUnit) -> None:
         """Every picture from the source passes here once, then fans out."""
+        if self._new_connection and self._source is not None:
+            # Out-of-band SPS/PPS (RTSP sprop-parameter-sets) are known once the source
+            # has connected, i.e. by its first picture.
+            self._normalizer = StreamNormalizer(self._source.sdp_parameter_sets)
         unit = self._normalizer.process(self._rebase(unit))
         self.frames_received += 1
+        self.keyframes_received += unit.keyframe
         self._rate.add(self._clock(), unit.size)
         self._gop.add(unit)
         if self._state is not CameraState.LIVE and unit.keyframe:

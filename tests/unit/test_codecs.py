@@ -6,8 +6,15 @@ from gateway.webrtc.codecs import camera_profile_key, prefer_camera_profile, pre
 
 @pytest.mark.parametrize(
     ("plid", "key"),
-    [("42e01f", "constrained-baseline"), ("42001f", "baseline"), ("4d0028", "main"),
-     ("640028", "high"), ("640c1f", "constrained-high"), (None, None), ("zz", None)],
+    [
+        ("42e01f", "constrained-baseline"),
+        ("42001f", "baseline"),
+        ("4d0028", "main"),
+        ("640028", "high"),
+        ("640c1f", "constrained-high"),
+        (None, None),
+        ("zz", None),
+    ],
 )
 def test_profile_key(plid: str | None, key: str | None) -> None:
     assert camera_profile_key(plid) == key
@@ -21,15 +28,26 @@ def test_high_camera_prefers_high_then_supersets() -> None:
 def _offer(profiles: list[str]) -> str:
     pts = list(range(102, 102 + len(profiles)))
     lines = [
-        "v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0",
-        f"m=video 9 UDP/TLS/RTP/SAVPF {' '.join(map(str, pts))}", "c=IN IP4 0.0.0.0",
-        "a=mid:0", "a=recvonly", "a=rtcp-mux", "a=ice-ufrag:abcd", "a=ice-pwd:" + "p" * 24,
-        "a=fingerprint:sha-256 " + ":".join(["AB"] * 32), "a=setup:actpass",
+        "v=0",
+        "o=- 1 2 IN IP4 127.0.0.1",
+        "s=-",
+        "t=0 0",
+        "a=group:BUNDLE 0",
+        f"m=video 9 UDP/TLS/RTP/SAVPF {' '.join(map(str, pts))}",
+        "c=IN IP4 0.0.0.0",
+        "a=mid:0",
+        "a=recvonly",
+        "a=rtcp-mux",
+        "a=ice-ufrag:abcd",
+        "a=ice-pwd:" + "p" * 24,
+        "a=fingerprint:sha-256 " + ":".join(["AB"] * 32),
+        "a=setup:actpass",
     ]
     for pt, plid in zip(pts, profiles, strict=True):
-        lines += [f"a=rtpmap:{pt} H264/90000",
-                  f"a=fmtp:{pt} level-asymmetry-allowed=1;packetization-mode=1;"
-                  f"profile-level-id={plid}"]
+        lines += [
+            f"a=rtpmap:{pt} H264/90000",
+            f"a=fmtp:{pt} level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={plid}",
+        ]
     return "\r\n".join(lines) + "\r\n"
 
 
@@ -43,8 +61,9 @@ def _offer(profiles: list[str]) -> str:
         ("640028", ["42e01f"], "42e01f"),  # fallback: a label the browser offers
     ],
 )
-async def test_answer_carries_the_camera_profile(camera: str, offered: list[str],
-                                                 chosen: str) -> None:
+async def test_answer_carries_the_camera_profile(
+    camera: str, offered: list[str], chosen: str
+) -> None:
     pc = RTCPeerConnection()
     try:
         transceiver = pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
@@ -72,6 +91,9 @@ async def test_chromium_offer_gets_an_answer_without_payload_type_clashes() -> N
         assert len(rtpmaps) == len(set(rtpmaps)), rtpmaps
         m_line = next(line for line in answer.splitlines() if line.startswith("m=video"))
         assert m_line.split()[3] == "41"  # High 4:4:4 (covers High), the offer's own number
-        assert "a=fmtp:41 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=f4001f" in answer
+        assert (
+            "a=fmtp:41 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=f4001f"
+            in answer
+        )
     finally:
         await pc.close()

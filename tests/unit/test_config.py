@@ -49,14 +49,21 @@ def test_demo_config_is_one_preloaded_demo_camera() -> None:
         ("cameras: [{source: demo}]", "cameras[0].name: missing"),
         ("cameras: [{name: a, source: demo, transport: sctp}]", "cameras[0].transport"),
         ("cameras: [{name: a, source: http://x}]", "cameras[0].source"),
+        (
+            "cameras: [{name: a, source: 'rtsp://u:p@h:99999/x'}]",
+            "cameras[0].source: URL has an invalid port",
+        ),
+        ("cameras: [{name: a, source: 'rtsp:///x'}]", "cameras[0].source: URL has no host"),
         ("cameras: [{name: 'a b', source: demo}]", "cameras[0].name"),
         ("cameras: [{name: a, source: demo}, {name: A, source: demo}]", "duplicate"),
         ("cameras: [{name: a, source: demo, preload: yes please}]", "cameras[0].preload"),
         ("cameras: [{name: a, source: demo, colour: red}]", "cameras[0].colour: unknown key"),
         ("cameras: [{name: a, source: demo}]\nlisten: nope", "listen"),
         ("cameras: [{name: a, source: demo}]\nwebrtc: {ice_servers: [turn:x]}", "TURN"),
-        ("cameras: [{name: a, source: demo}]\nwebrtc: {candidates: {addresses: [x]}}",
-         "webrtc.candidates.addresses[0]"),
+        (
+            "cameras: [{name: a, source: demo}]\nwebrtc: {candidates: {addresses: [x]}}",
+            "webrtc.candidates.addresses[0]",
+        ),
         ("cameras: [{name: a, source: demo, demo: {width: 641}}]", "even"),
         ("cameras: [\n  - name: a\n  source: x", "line"),
         ("- just a list", "config: must be a mapping"),
@@ -76,8 +83,12 @@ def test_errors_never_echo_credentials() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("8081", ("0.0.0.0", 8081)), (":8081", ("0.0.0.0", 8081)),
-     ("127.0.0.1:1", ("127.0.0.1", 1)), ("[::1]:8080", ("::1", 8080))],
+    [
+        ("8081", ("0.0.0.0", 8081)),
+        (":8081", ("0.0.0.0", 8081)),
+        ("127.0.0.1:1", ("127.0.0.1", 1)),
+        ("[::1]:8080", ("::1", 8080)),
+    ],
 )
 def test_listen_forms(value: str, expected: tuple[str, int]) -> None:
     assert parse_listen(value) == expected

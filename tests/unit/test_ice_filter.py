@@ -1,8 +1,14 @@
 from gateway.config import CandidateFilter
 from gateway.webrtc.ice_filter import select_addresses
 
-ADDRS = [("lo", "127.0.0.1"), ("lo", "::1"), ("eth0", "192.0.2.5"), ("eth0", "2001:db8::5"),
-         ("docker0", "172.17.0.1"), ("wg0", "10.8.0.2")]
+ADDRS = [
+    ("lo", "127.0.0.1"),
+    ("lo", "::1"),
+    ("eth0", "192.0.2.5"),
+    ("eth0", "2001:db8::5"),
+    ("docker0", "172.17.0.1"),
+    ("wg0", "10.8.0.2"),
+]
 
 
 def test_default_is_every_non_loopback_address() -> None:

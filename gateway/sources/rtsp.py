@@ -1,0 +1,689 @@
+"""An RTSP camera as a Source: camgate's own asyncio RTSP client.
+
+Why not FFmpeg's demuxer: we need the RTP marker bit (a picture goes out the moment its
+last packet arrives), exact RTP timestamps, the SDP's sprop-parameter-sets, no thread
+per camera and a clean TEARDOWN. One coroutine per camera does all of it:
+
+    connect -> OPTIONS -> DESCRIBE (401 -> auth, 3xx -> redirect) -> SETUP video -> PLAY
+    -> RTP (TCP interleaved or UDP) -> depacketize -> assemble -> emit(AccessUnit)
+
+Only the video stream is set up. Every failure leaves run() as a SourceError whose
+message is safe to show; credentials appear nowhere but in the Authorization header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from gateway.media.accessunit import AccessUnit
+from gateway.media.assembler import AccessUnitAssembler
+from gateway.media.rtp_h264 import H264Depacketizer, parse_rtp
+from gateway.rtsp.auth import Authenticator
+from gateway.rtsp.message import (
+    InterleavedFrame,
+    RtspMessage,
+    RtspRequest,
+    RtspResponse,
+    RtspStreamParser,
+    build_interleaved,
+    build_request,
+    build_response,
+)
+from gateway.rtsp.sdp import H264Stream, SdpError, base_url, find_h264
+from gateway.rtsp.url import RtspUrl, parse_url, redact, strip_credentials
+from gateway.sources.base import SourceError
+
+log = logging.getLogger("camgate.rtsp")
+
+MAX_REDIRECTS = 3
+DEFAULT_SESSION_TIMEOUT_S = 60.0  # RFC 2326 12.37, when the Session header names none
+TEARDOWN_TIMEOUT_S = 2.0  # a loaded camera answers slowly; only a dead one costs this
+RTCP_INTERVAL_S = 5.0
+READ_SIZE = 256 * 1024
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # an IDR arrives as one burst of packets
+REORDER_WINDOW = 64  # packets this far behind are late or duplicate, not a restart
+_SEQ_MOD = 1 << 16
+
+Emit = Callable[[AccessUnit], None]
+
+
+def _insecure_tls_context() -> ssl.SSLContext:
+    # Cameras serve RTSPS with self-signed certificates that no CA vouches for, so the
+    # certificate is not verified: this protects against eavesdropping, not against an
+    # active man in the middle.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _status(response: RtspResponse) -> str:
+    reason = "".join(c for c in response.reason[:60] if c.isprintable())
+    return f"{response.status} {reason}".strip()
+
+
+@dataclass(frozen=True)
+class _SessionHeader:
+    id: str
+    timeout: float
+
+
+def parse_session_header(value: str) -> _SessionHeader:
+    """`12345678;timeout=60` -> id and timeout (RFC 2326 12.37)."""
+    ident, *params = (part.strip() for part in value.split(";"))
+    timeout = DEFAULT_SESSION_TIMEOUT_S
+    for param in params:
+        key, _, text = param.partition("=")
+        if key.strip().lower() == "timeout":
+            with contextlib.suppress(ValueError):
+                timeout = max(float(text), 2.0)  # never a keepalive storm
+    return _SessionHeader(ident, timeout)
+
+
+def parse_transport(value: str) -> dict[str, str]:
+    """The parameters of the first transport spec in a Transport header."""
+    spec = value.split(",")[0]
+    params: dict[str, str] = {}
+    for part in spec.split(";")[1:]:
+        key, _, text = part.strip().partition("=")
+        params[key.strip().lower()] = text.strip()
+    return params
+
+
+def _port_pair(text: str | None) -> tuple[int, int] | None:
+    """`5000-5001` or `5000` -> (5000, 5001); None if absent or malformed."""
+    if not text:
+        return None
+    first, _, second = text.partition("-")
+    if not first.isdigit() or (second and not second.isdigit()):
+        return None
+    return int(first), int(second) if second else int(first) + 1
+
+
+# --- RTCP ---------------------------------------------------------------------------
+
+
+def build_receiver_report(
+    own_ssrc: int, source_ssrc: int | None, fraction_lost: int, lost: int, highest_seq: int
+) -> bytes:
+    """A compound RTCP packet: receiver report (one block, or none before any RTP)
+    plus the SDES CNAME that RFC 3550 6.1 requires in every compound packet."""
+    blocks = b""
+    if source_ssrc is not None:
+        lost_field = max(min(lost, 0x7FFFFF), -0x800000) & 0xFFFFFF
+        # jitter, LSR and DLSR stay 0: we read no sender reports
+        word2 = (fraction_lost << 24) | lost_field
+        blocks = struct.pack("!IIIIII", source_ssrc, word2, highest_seq & 0xFFFFFFFF, 0, 0, 0)
+    count = len(blocks) // 24
+    rr = struct.pack("!BBHI", 0x80 | count, 201, 1 + 6 * count, own_ssrc) + blocks
+    cname = b"camgate"
+    item = bytes((1, len(cname))) + cname + b"\x00"  # CNAME item, then the end marker
+    item += b"\x00" * (-(len(item) + 4) % 4)
+    sdes = struct.pack("!BBHI", 0x81, 202, (len(item) + 4) // 4, own_ssrc) + item
+    return rr + sdes
+
+
+def _dummy_rtp(payload_type: int, own_ssrc: int) -> bytes:
+    """An empty RTP packet, sent only to open a NAT pinhole towards the camera."""
+    return struct.pack("!BBHII", 0x80, payload_type & 0x7F, 0, 0, own_ssrc)
+
+
+# --- the control connection ----------------------------------------------------------
+
+
+class _Control:
+    """One RTSP control connection: requests out; responses, interleaved frames and
+    server requests in, read by one task so frames may arrive at any time (some
+    cameras start sending before the PLAY response)."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        auth: Authenticator | None,
+        timeout: float,
+        on_frame: Callable[[InterleavedFrame], None],
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._auth = auth
+        self._timeout = timeout
+        self._on_frame = on_frame
+        self._cseq = 0
+        self._pending: dict[int, asyncio.Future[RtspResponse]] = {}
+        self.session: str | None = None
+        self.failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._read_loop(), name="rtsp-read")
+
+    @property
+    def alive(self) -> bool:
+        return not self.failure.done() and not self._writer.is_closing()
+
+    @property
+    def peer(self) -> tuple[str, int]:
+        name = self._writer.get_extra_info("peername")
+        return name[0], name[1]
+
+    @property
+    def family(self) -> int:
+        sock = self._writer.get_extra_info("socket")
+        return sock.family if sock is not None else socket.AF_INET
+
+    def fail(self, exc: BaseException) -> None:
+        """End the connection's useful life: run() raises `exc`."""
+        if not self.failure.done():
+            self.failure.set_exception(exc)
+            self.failure.exception()  # mark retrieved: not every path awaits it
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(exc)
+        self._pending.clear()
+
+    async def request(
+        self, method: str, uri: str, headers: Iterable[tuple[str, str]] = ()
+    ) -> RtspResponse:
+        """Send a request and return the response, answering one 401 with credentials."""
+        headers = list(headers)
+        response = await self.exchange(method, uri, headers)
+        if response.status == 401:
+            self._accept_challenge(response)
+            response = await self.exchange(method, uri, headers)
+            if response.status == 401:
+                raise SourceError("the camera rejected the user name or password (401)")
+        return response
+
+    def _accept_challenge(self, response: RtspResponse) -> None:
+        if self._auth is None:
+            raise SourceError("the camera requires a user name and password (401)")
+        if not self._auth.update(response.headers.get_all("WWW-Authenticate")):
+            raise SourceError("the camera asks for an authentication scheme camgate lacks")
+
+    async def exchange(
+        self,
+        method: str,
+        uri: str,
+        headers: Iterable[tuple[str, str]] = (),
+        timeout: float | None = None,
+    ) -> RtspResponse:
+        """One request, one response, no retries."""
+        cseq = self.send(method, uri, headers)
+        future = asyncio.get_running_loop().create_future()
+        self._pending[cseq] = future
+        try:
+            await asyncio.wait_for(self._writer.drain(), self._timeout)
+            return await asyncio.wait_for(future, timeout or self._timeout)
+        except OSError as exc:
+            raise SourceError(f"connection to the camera lost: {exc.strerror or exc}") from None
+        except TimeoutError:
+            wait = timeout or self._timeout
+            raise SourceError(f"the camera did not answer {method} within {wait:g} s") from None
+        finally:
+            self._pending.pop(cseq, None)
+
+    def send(self, method: str, uri: str, headers: Iterable[tuple[str, str]] = ()) -> int:
+        """Write a request without waiting for its answer; returns its CSeq."""
+        if self.failure.done():
+            self.failure.result()  # raises why the connection ended
+        self._cseq += 1
+        extra = list(headers)
+        authorization = self._auth.authorization(method, uri) if self._auth else None
+        if authorization is not None:
+            extra.append(("Authorization", authorization))
+        data = build_request(method, uri, self._cseq, extra, session=self.session)
+        self._writer.write(data)
+        return self._cseq
+
+    def send_interleaved(self, channel: int, data: bytes) -> None:
+        if self.alive:
+            self._writer.write(build_interleaved(channel, data))
+
+    async def _read_loop(self) -> None:
+        parser = RtspStreamParser()
+        try:
+            while True:
+                data = await self._reader.read(READ_SIZE)
+                if not data:
+                    raise SourceError("the camera closed the connection")
+                for message in parser.feed(data):
+                    self._dispatch(message)
+        except SourceError as exc:
+            self.fail(exc)
+        except ValueError as exc:  # the parser's verdict on the byte stream
+            self.fail(SourceError(f"the camera sent a broken RTSP stream: {exc}"))
+        except OSError as exc:  # ssl.SSLError included
+            self.fail(SourceError(f"connection to the camera lost: {exc.strerror or exc}"))
+        except Exception as exc:  # a bug (e.g. in emit): surfaced by run()
+            self.fail(exc)
+
+    def _dispatch(self, message: RtspMessage) -> None:
+        if isinstance(message, InterleavedFrame):
+            self._on_frame(message)
+        elif isinstance(message, RtspResponse):
+            self._on_response(message)
+        else:
+            self._on_server_request(message)
+
+    def _on_response(self, response: RtspResponse) -> None:
+        cseq = response.cseq
+        if cseq is None and self._pending:  # a firmware that forgets CSeq: oldest first
+            cseq = min(self._pending)
+        future = self._pending.pop(cseq, None) if cseq is not None else None
+        if future is not None and not future.done():
+            future.set_result(response)
+
+    def _on_server_request(self, request: RtspRequest) -> None:
+        # Some servers ping the client (OPTIONS, GET_PARAMETER); anything else we
+        # cannot act on, and saying so keeps the server from waiting.
+        ok = request.method in ("OPTIONS", "GET_PARAMETER")
+        status, reason = (200, "OK") if ok else (501, "Not Implemented")
+        log.debug("server sent %s; answering %d", request.method, status)
+        self._writer.write(build_response(status, reason, request.cseq, self.session))
+
+    async def close(self) -> None:
+        # Synchronous part first: even if we are cancelled again below, nothing leaks.
+        self._task.cancel()
+        self._writer.close()
+        await asyncio.wait([self._task], timeout=TEARDOWN_TIMEOUT_S)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._writer.wait_closed(), TEARDOWN_TIMEOUT_S)
+
+
+# --- UDP -------------------------------------------------------------------------------
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    """Hands on datagrams from the camera's address; drops everyone else's."""
+
+    def __init__(self, peer_hosts: set[str], on_packet: Callable[[bytes], None] | None) -> None:
+        self._peer_hosts = peer_hosts
+        self._on_packet = on_packet
+        self.on_error: Callable[[BaseException], None] = lambda exc: None
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self._on_packet is None or addr[0] not in self._peer_hosts:
+            return
+        try:
+            self._on_packet(data)
+        except Exception as exc:  # an exception here would close the transport silently
+            self.on_error(exc)
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP port unreachable for our pinhole packets: harmless
+
+
+def bind_udp_pair(family: int) -> tuple[socket.socket, socket.socket]:
+    """Two UDP sockets on an even port and the next one (RFC 3550 11: RTP even, RTCP
+    odd), bound on the wildcard address of `family`."""
+    host = "::" if family == socket.AF_INET6 else "0.0.0.0"
+    for _ in range(50):
+        rtp = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            rtp.bind((host, 0))
+            port = rtp.getsockname()[1]
+            if port % 2 == 0 and port < 65535:
+                rtcp = socket.socket(family, socket.SOCK_DGRAM)
+                try:
+                    rtcp.bind((host, port + 1))
+                except OSError:
+                    rtcp.close()
+                else:
+                    return rtp, rtcp
+        except OSError:
+            pass
+        rtp.close()
+    raise SourceError("could not bind a UDP port pair for RTP")
+
+
+@dataclass
+class _UdpMedia:
+    rtp: asyncio.DatagramTransport
+    rtcp: asyncio.DatagramTransport
+    server_rtcp: tuple[str, int] | None
+
+    def close(self) -> None:
+        self.rtp.close()
+        self.rtcp.close()
+
+
+# --- the source --------------------------------------------------------------------------
+
+
+class RtspSource:
+    """An RTSP camera. Stats for the API: packets_received, packets_lost, bytes_received."""
+
+    def __init__(
+        self, url: str, transport: Literal["tcp", "udp"] = "tcp", timeout: float = 10.0
+    ) -> None:
+        try:
+            self._url: RtspUrl | None = parse_url(url)
+        except ValueError:
+            self._url = None  # reported by run(), where the hub expects errors
+        self.description = redact(url)
+        self.transport = transport
+        self.timeout = timeout
+        # Filled in place after DESCRIBE, so whoever holds the list sees the update.
+        self.sdp_parameter_sets: list[bytes] = []
+        self.packets_received = 0
+        self.packets_lost = 0
+        self.bytes_received = 0
+        self._own_ssrc = int.from_bytes(os.urandom(4), "big")
+        self._keepalive_method = "OPTIONS"  # GET_PARAMETER where OPTIONS lists it
+        self._aggregate_uri = ""
+        self._reset_stream_state(payload_type=96)
+
+    def request_keyframe(self) -> bool:
+        return False  # RTSP has no standard way to ask a camera for an IDR
+
+    async def run(self, emit: Emit) -> None:
+        try:
+            await self._run(emit)
+        except SourceError as exc:
+            log.info("%s: %s", self.description, exc)
+            raise
+        except Exception as exc:
+            log.exception("%s: unexpected failure", self.description)
+            raise SourceError(f"internal error in the RTSP client: {type(exc).__name__}") from exc
+
+    async def _run(self, emit: Emit) -> None:
+        if self._url is None:
+            raise SourceError("invalid camera URL: expected rtsp://host[:port]/path")
+        url = self._url
+        for _ in range(MAX_REDIRECTS + 1):
+            control = await self._connect(url)
+            udp: list[_UdpMedia] = []
+            try:
+                stream_or_redirect = await self._describe(control, url)
+                if isinstance(stream_or_redirect, RtspUrl):
+                    url = stream_or_redirect
+                    log.info("%s: redirected to %s", self.description, url)
+                    continue
+                await self._stream(control, stream_or_redirect, udp, emit)
+            finally:
+                await self._shutdown(control, udp)
+        raise SourceError(f"the camera redirected more than {MAX_REDIRECTS} times")
+
+    # --- connection and handshake ---------------------------------------------------
+
+    async def _connect(self, url: RtspUrl) -> _Control:
+        tls = _insecure_tls_context() if url.tls else None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    url.host, url.port, ssl=tls, server_hostname=url.host if tls else None
+                ),
+                self.timeout,
+            )
+        except TimeoutError:
+            raise SourceError(f"no answer from {url.netloc} within {self.timeout:g} s") from None
+        except OSError as exc:
+            raise SourceError(f"cannot connect to {url.netloc}: {exc.strerror or exc}") from None
+        auth = Authenticator(url.username, url.password or "") if url.username else None
+        return _Control(reader, writer, auth, self.timeout, self._on_frame)
+
+    async def _describe(self, control: _Control, url: RtspUrl) -> H264Stream | RtspUrl:
+        options = await control.request("OPTIONS", url.public)
+        if 300 <= options.status < 400:
+            return self._redirect(url, options)
+        # OPTIONS is a courtesy: some cameras refuse it and stream all the same.
+        public = (options.headers.get("Public") or "") if options.ok else ""
+        self._keepalive_method = "GET_PARAMETER" if "GET_PARAMETER" in public else "OPTIONS"
+        response = await control.request("DESCRIBE", url.public, [("Accept", "application/sdp")])
+        if 300 <= response.status < 400:
+            return self._redirect(url, response)
+        if response.status == 404:
+            raise SourceError("the camera has no stream at this path (404 Not Found)")
+        if not response.ok:
+            raise SourceError(f"the camera refused DESCRIBE: {_status(response)}")
+        base = base_url(response.headers, url.public)
+        try:
+            return find_h264(response.body.decode("utf-8", "replace"), base)
+        except SdpError as exc:
+            raise SourceError(str(exc)) from None
+
+    def _redirect(self, url: RtspUrl, response: RtspResponse) -> RtspUrl:
+        location = response.headers.get("Location")
+        if not location:
+            raise SourceError(f"the camera redirected without a Location ({_status(response)})")
+        try:
+            return url.with_location(location)
+        except ValueError:
+            raise SourceError("the camera redirected to a URL that is not rtsp://") from None
+
+    async def _setup(self, control: _Control, stream: H264Stream, udp: list[_UdpMedia]) -> float:
+        """SETUP the video stream; returns the session timeout in seconds."""
+        sockets = bind_udp_pair(control.family) if self.transport == "udp" else None
+        try:
+            if sockets is None:
+                spec = f"RTP/AVP/TCP;unicast;interleaved={self._rtp_channel}-{self._rtcp_channel}"
+            else:
+                rtp_port = sockets[0].getsockname()[1]
+                spec = f"RTP/AVP;unicast;client_port={rtp_port}-{rtp_port + 1}"
+            uri = strip_credentials(stream.control_url)
+            response = await control.request("SETUP", uri, [("Transport", spec)])
+            self._check_setup(response)
+            session = parse_session_header(response.headers.get("Session") or "")
+            control.session = session.id or None
+            params = parse_transport(response.headers.get("Transport") or "")
+            if sockets is not None and "interleaved" not in params:
+                udp.append(await self._open_udp(control, sockets, params, stream))
+                sockets = None  # the transports own them now
+            else:
+                self._use_interleaved(params)
+            return session.timeout
+        finally:
+            if sockets is not None:
+                for sock in sockets:
+                    sock.close()
+
+    def _check_setup(self, response: RtspResponse) -> None:
+        if response.status == 461:
+            other = "tcp" if self.transport == "udp" else "udp"
+            raise SourceError(
+                f"the camera does not support RTP over {self.transport.upper()}; "
+                f"try transport: {other}"
+            )
+        if not response.ok:
+            raise SourceError(f"the camera refused SETUP: {_status(response)}")
+
+    def _use_interleaved(self, params: dict[str, str]) -> None:
+        # We ask for channels 0-1 but the camera has the last word (some answer 2-3).
+        channels = _port_pair(params.get("interleaved"))
+        if channels is not None:
+            self._rtp_channel, self._rtcp_channel = channels
+
+    async def _open_udp(
+        self,
+        control: _Control,
+        sockets: tuple[socket.socket, socket.socket],
+        params: dict[str, str],
+        stream: H264Stream,
+    ) -> _UdpMedia:
+        loop = asyncio.get_running_loop()
+        peer_host = control.peer[0]
+        hosts = {peer_host, params.get("source", peer_host)}
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+        rtp_protocol = _Datagrams(hosts, self._on_rtp)
+        rtp_protocol.on_error = control.fail
+        rtp, _ = await loop.create_datagram_endpoint(lambda: rtp_protocol, sock=sockets[0])
+        rtcp, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(hosts, None), sock=sockets[1]
+        )
+        server = _port_pair(params.get("server_port"))
+        media = _UdpMedia(rtp, rtcp, (peer_host, server[1]) if server else None)
+        if server is not None:
+            # Open NAT pinholes towards the camera's ports (what FFmpeg does too).
+            rtp.sendto(_dummy_rtp(stream.payload_type, self._own_ssrc), (peer_host, server[0]))
+            rtcp.sendto(self._receiver_report(), (peer_host, server[1]))
+        return media
+
+    async def _play(self, control: _Control, stream: H264Stream) -> None:
+        headers = [("Range", "npt=0.000-")]
+        response = await control.request("PLAY", strip_credentials(stream.aggregate_url), headers)
+        if not response.ok and stream.control_url != stream.aggregate_url:
+            # Some servers refuse aggregate control for a single set-up stream.
+            uri = strip_credentials(stream.control_url)
+            response = await control.request("PLAY", uri, headers)
+        if not response.ok:
+            raise SourceError(f"the camera refused PLAY: {_status(response)}")
+
+    # --- streaming ------------------------------------------------------------------
+
+    async def _stream(
+        self, control: _Control, stream: H264Stream, udp: list[_UdpMedia], emit: Emit
+    ) -> None:
+        self.sdp_parameter_sets[:] = stream.parameter_sets
+        self._reset_stream_state(stream.payload_type, emit)
+        self._aggregate_uri = strip_credentials(stream.aggregate_url)
+        session_timeout = await self._setup(control, stream, udp)
+        await self._play(control, stream)
+        log.info(
+            "%s: playing H.264 (payload type %d, %s, profile-level-id %s)",
+            self.description, stream.payload_type, self.transport.upper(),
+            stream.profile_level_id or "unknown",
+        )  # fmt: skip
+        self._last_rtp = time.monotonic()
+        helpers = [
+            asyncio.create_task(self._keepalive(control, session_timeout / 2), name="rtsp-ka"),
+            asyncio.create_task(self._watchdog(control), name="rtsp-watchdog"),
+            asyncio.create_task(self._send_reports(control, udp), name="rtsp-rtcp"),
+        ]
+        try:
+            # shielded: a cancel must not cancel `failure`, which says the link is alive
+            await asyncio.shield(control.failure)  # raises why the stream ended
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    async def _keepalive(self, control: _Control, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                response = await control.request(self._keepalive_method, self._aggregate_uri)
+            except SourceError as exc:
+                log.warning("%s: keepalive failed: %s", self.description, exc)
+                continue
+            if response.status == 454:  # Session Not Found: the camera forgot us
+                control.fail(SourceError("the camera ended the RTSP session"))
+                return
+
+    async def _watchdog(self, control: _Control) -> None:
+        step = min(1.0, self.timeout / 4)
+        while True:
+            await asyncio.sleep(step)
+            silent = time.monotonic() - self._last_rtp
+            if silent > self.timeout:
+                control.fail(SourceError(f"no video from the camera for {self.timeout:g} s"))
+                return
+
+    async def _send_reports(self, control: _Control, udp: list[_UdpMedia]) -> None:
+        # Some cameras stop streaming to a receiver that never sends RTCP.
+        while True:
+            await asyncio.sleep(RTCP_INTERVAL_S)
+            report = self._receiver_report()
+            if udp:
+                if udp[0].server_rtcp is not None:
+                    udp[0].rtcp.sendto(report, udp[0].server_rtcp)
+            else:
+                control.send_interleaved(self._rtcp_channel, report)
+
+    async def _shutdown(self, control: _Control, udp: list[_UdpMedia]) -> None:
+        """TEARDOWN (best effort, briefly) and close everything; runs on cancel too."""
+        try:
+            if control.session and control.alive:
+                await self._teardown(control)
+        finally:
+            for media in udp:
+                media.close()
+            await control.close()
+
+    async def _teardown(self, control: _Control) -> None:
+        try:
+            uri = self._aggregate_uri
+            response = await control.exchange("TEARDOWN", uri, timeout=TEARDOWN_TIMEOUT_S)
+            log.debug("%s: TEARDOWN answered %s", self.description, _status(response))
+        except (SourceError, OSError) as exc:
+            log.debug("%s: TEARDOWN not confirmed: %s", self.description, exc)
+
+    # --- RTP ----------------------------------------------------------------------------
+
+    def _reset_stream_state(self, payload_type: int, emit: Emit | None = None) -> None:
+        self._payload_type = payload_type
+        self._emit = emit
+        self._depacketizer = H264Depacketizer()
+        self._assembler = AccessUnitAssembler()
+        self._rtp_channel, self._rtcp_channel = 0, 1
+        self._ssrc: int | None = None
+        self._highest_seq: int | None = None  # extended (counts wraps) for RTCP
+        self._reported_seq = 0
+        self._reported_lost = 0
+        self._last_rtp = time.monotonic()
+
+    def _on_frame(self, frame: InterleavedFrame) -> None:
+        if frame.channel == self._rtp_channel:
+            self._on_rtp(frame.data)
+        # RTCP from the camera and frames on channels we did not set up: ignored
+
+    def _on_rtp(self, data: bytes) -> None:
+        try:
+            packet = parse_rtp(data)
+        except ValueError:
+            return  # a broken packet is a lost packet: the sequence check will notice
+        if packet.payload_type != self._payload_type or self._emit is None:
+            return
+        self.packets_received += 1
+        self.bytes_received += len(data)
+        self._last_rtp = time.monotonic()
+        if not self._check_sequence(packet.ssrc, packet.sequence):
+            return
+        nals = self._depacketizer.push(packet.payload)
+        for unit in self._assembler.push(nals, packet.timestamp, packet.marker):
+            self._emit(unit)
+
+    def _check_sequence(self, ssrc: int, seq: int) -> bool:
+        """Count losses and resync after them; False for a late or duplicate packet."""
+        if self._highest_seq is None or ssrc != self._ssrc:
+            if self._highest_seq is not None:  # the camera restarted its RTP stream
+                self._lost_sync()
+            self._ssrc = ssrc
+            self._highest_seq = self._reported_seq = seq
+            return True
+        skipped = (seq - self._highest_seq - 1) % _SEQ_MOD
+        if skipped == 0:
+            self._highest_seq += 1
+            return True
+        if skipped >= _SEQ_MOD - REORDER_WINDOW:
+            return False  # just behind us: reordered or duplicated on the way (UDP)
+        self._lost_sync()
+        if skipped < _SEQ_MOD // 2:
+            self.packets_lost += skipped
+            self._highest_seq += skipped + 1
+        else:  # far behind: the camera renumbered its packets, start counting afresh
+            self._highest_seq = self._reported_seq = seq
+        return True
+
+    def _lost_sync(self) -> None:
+        self._depacketizer.reset()
+        self._assembler.mark_loss()
+
+    def _receiver_report(self) -> bytes:
+        highest = self._highest_seq or 0
+        expected = highest - self._reported_seq
+        lost = self.packets_lost - self._reported_lost
+        fraction = min(255, (lost << 8) // expected) if expected > 0 and lost > 0 else 0
+        self._reported_seq, self._reported_lost = highest, self.packets_lost
+        return build_receiver_report(
+            self._own_ssrc, self._ssrc, fraction, self.packets_lost, highest
+        )

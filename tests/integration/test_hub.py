@@ -1,0 +1,93 @@
+"""CameraHub lifecycle with the real demo camera (a real H.264 encoder in-process)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway.config import DemoSettings
+from gateway.hub import CameraHub, CameraState
+from gateway.sources.demo import DemoSource
+from tests.rig.wait import wait_until
+
+SMALL = DemoSettings(width=320, height=180, fps=30, bitrate_kbps=300, gop_seconds=1.0)
+
+
+def demo_hub(**kwargs: object) -> CameraHub:
+    return CameraHub("demo", lambda: DemoSource(SMALL), **kwargs)  # type: ignore[arg-type]
+
+
+async def test_on_demand_camera_starts_with_first_viewer_and_stops_after_linger() -> None:
+    hub = demo_hub(linger_s=0.2)
+    await hub.boot()
+    assert hub.state is CameraState.IDLE and not hub.running
+    sub = hub.subscribe()
+    first = await asyncio.wait_for(sub.get(), 20)
+    assert first.unit.keyframe  # a new viewer always starts on a keyframe
+    assert hub.state is CameraState.LIVE and hub.viewers == 1
+    hub.unsubscribe(sub)
+    await wait_until(lambda: not hub.running)
+    assert hub.state is CameraState.IDLE and hub.viewers == 0
+    await hub.close()
+
+
+async def test_preloaded_camera_stays_connected_without_viewers() -> None:
+    hub = demo_hub(preload=True, linger_s=0.0)
+    await hub.boot()
+    await hub.wait_live(20)
+    sub = hub.subscribe()
+    await asyncio.wait_for(sub.get(), 20)
+    hub.unsubscribe(sub)
+    frames = hub.frames_received
+    await wait_until(lambda: hub.frames_received > frames + 10)
+    assert hub.running and hub.state is CameraState.LIVE
+    await hub.close()
+
+
+async def test_new_viewer_gets_the_cached_gop_then_live_frames() -> None:
+    hub = demo_hub(preload=True)
+    await hub.boot()
+    await hub.wait_live(20)
+    await wait_until(lambda: hub.snapshot()["gop_frames"] >= 10)
+    keyframes = hub.keyframes_received
+    sub = hub.subscribe()
+    frames = [await asyncio.wait_for(sub.get(), 20) for _ in range(12)]
+    assert frames[0].unit.keyframe
+    # All of the burst was served before the camera's next keyframe: no waiting for an IDR.
+    assert hub.keyframes_received == keyframes
+    stamps = [f.timestamp for f in frames]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    await hub.close()
+
+
+async def test_a_viewer_that_never_reads_does_not_slow_the_others() -> None:
+    hub = demo_hub(preload=True)
+    await hub.boot()
+    await hub.wait_live(20)
+    stuck = hub.subscribe()
+    await asyncio.wait_for(stuck.get(), 20)  # active, then never reads again
+    reader = hub.subscribe()
+    received = 0
+    async with asyncio.timeout(30):
+        while stuck.dropped == 0 or received < 150:
+            await reader.get()
+            received += 1
+    assert reader.dropped == 0
+    assert hub.snapshot()["dropped_frames"] == stuck.dropped > 0
+    await hub.close()
+
+
+async def test_keyframe_requests_are_rate_limited() -> None:
+    requests: list[float] = []
+
+    class CountingDemo(DemoSource):
+        def request_keyframe(self) -> bool:
+            requests.append(asyncio.get_running_loop().time())
+            return super().request_keyframe()
+
+    hub = CameraHub("demo", lambda: CountingDemo(SMALL), preload=True)
+    await hub.boot()
+    await hub.wait_live(20)
+    for _ in range(50):
+        hub.request_keyframe()
+    assert len(requests) == 1
+    await hub.close()
