@@ -25,6 +25,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from typing import Any
 
 import gi
@@ -41,8 +42,14 @@ DEFAULT_SESSION_TIMEOUT_S = 60
 CLEANUP_INTERVAL_MS = 250
 
 
+_emit_lock = threading.Lock()
+
+
 def emit(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
+    # Called from GLib's main loop and from RTSP client threads: one line at a time.
+    line = json.dumps({"event": event, **fields})
+    with _emit_lock:
+        print(line, flush=True)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
