@@ -23,7 +23,7 @@ class RunningGateway:
         return self.gateway.hubs[name]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -49,7 +49,7 @@ async def start_gateway() -> AsyncIterator[GatewayFactory]:
     async def start(
         cameras: list[dict[str, object]] | None = None, extra_yaml: str = ""
     ) -> RunningGateway:
-        port = _free_port()
+        port = free_port()
         cams = cameras or [{"name": "demo", "source": "demo", "preload": True}]
         text = (
             f"listen: 127.0.0.1:{port}\n"
