@@ -426,7 +426,10 @@ class RtspSource:
         except TimeoutError:
             raise SourceError(f"no answer from {url.netloc} within {self.timeout:g} s") from None
         except OSError as exc:
-            raise SourceError(f"cannot connect to {url.netloc}: {exc.strerror or exc}") from None
+            # asyncio's strerror repeats the address ("Connect call failed ('h', p)"):
+            # the errno's own text ("Connection refused") is what a user needs.
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise SourceError(f"cannot connect to {url.netloc}: {reason}") from None
         auth = Authenticator(url.username, url.password or "") if url.username else None
         return _Control(reader, writer, auth, self.timeout, self._on_frame)
 
