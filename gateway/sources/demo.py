@@ -51,7 +51,7 @@ class DemoSource:
 
         def worker() -> None:
             try:
-                self._encode_loop(stop, lambda au: loop.call_soon_threadsafe(emit, au))
+                self._encode_loop(stop, lambda au: _call_soon(loop, emit, au))
                 loop.call_soon_threadsafe(finish, None)
             except Exception as exc:  # reported to the hub as a camera error
                 log.exception("demo encoder failed")
@@ -100,7 +100,7 @@ class DemoSource:
                     emit(
                         AccessUnit(
                             tuple(split_annexb(bytes(packet))),
-                            int(packet.pts),
+                            int(packet.pts or 0),
                             bool(packet.is_keyframe),
                             time.monotonic(),
                         )
@@ -125,6 +125,12 @@ class DemoSource:
                 (height + 1) // 2,
                 NEUTRAL_CHROMA,
             )
+
+
+def _call_soon(
+    loop: asyncio.AbstractEventLoop, emit: Callable[[AccessUnit], None], unit: AccessUnit
+) -> None:
+    loop.call_soon_threadsafe(emit, unit)
 
 
 def _make_encoder(s: DemoSettings) -> av.VideoCodecContext:

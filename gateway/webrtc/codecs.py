@@ -59,7 +59,7 @@ def register_h264_profiles() -> None:
     rtp.DYNAMIC_PAYLOAD_TYPES = DYNAMIC_PAYLOAD_TYPES  # type: ignore[assignment]
     video = CODECS["video"]
     known = {c.parameters.get("profile-level-id") for c in video if c.mimeType == "video/H264"}
-    next_pt = max(c.payloadType for c in video) + 1
+    next_pt = max(c.payloadType or 0 for c in video) + 1
     template = next(c for c in video if c.mimeType == "video/H264")
     for plid in EXTRA_PROFILES:
         if plid in known:

@@ -67,7 +67,7 @@ def select_addresses(
 def install_candidate_filter(rules: CandidateFilter) -> None:
     """Route aioice's host-address discovery through `rules` (process-wide)."""
     if not rules.restricted:
-        aioice.ice.get_host_addresses = _original_get_host_addresses
+        aioice.ice.get_host_addresses = _original_get_host_addresses  # type: ignore[assignment]
         return
 
     def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
@@ -76,4 +76,4 @@ def install_candidate_filter(rules: CandidateFilter) -> None:
             log.warning("webrtc.candidates matches no local address: viewers cannot connect")
         return chosen
 
-    aioice.ice.get_host_addresses = get_host_addresses
+    aioice.ice.get_host_addresses = get_host_addresses  # type: ignore[assignment]

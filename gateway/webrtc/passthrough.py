@@ -70,10 +70,12 @@ def attach_passthrough(sender: RTCRtpSender, on_keyframe_request: Callable[[], N
         if track is None:
             await asyncio.sleep(0.02)
             return None
-        frame: OutputFrame = await track.recv()
-        return RTCEncodedFrame(rtp_payloads(frame.unit), frame.timestamp, None)
+        frame = await track.recv()
+        assert isinstance(frame, OutputFrame)  # only PassthroughTracks are attached
+        # audio_level is typed int but only read for audio; None is what aiortc passes too.
+        return RTCEncodedFrame(rtp_payloads(frame.unit), frame.timestamp, None)  # type: ignore[arg-type]
 
-    sender._next_encoded_frame = next_encoded_frame  # type: ignore[method-assign]
+    sender._next_encoded_frame = next_encoded_frame  # type: ignore[method-assign,assignment]
     sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]
 
 

@@ -70,13 +70,10 @@ def validate_offer(offer_sdp: str) -> SessionDescription:
         raise OfferError("the offer has no video m-line")
     if not any(c.mimeType.lower() == "video/h264" for m in video for c in m.rtp.codecs):
         raise OfferError("the offer has no H.264 codec (camgate passes camera H.264 through)")
-    if not all(
-        m.ice.usernameFragment and m.ice.password
-        for m in description.media
-        if m.kind in ("video", "audio", "application")
-    ):
+    if not all(m.ice and m.ice.usernameFragment and m.ice.password for m in description.media):
         raise OfferError("the offer has no ICE credentials")
-    if not any(m.dtls and m.dtls.fingerprints for m in video) and not description.dtls:
+    # aiortc copies a session-level fingerprint into every media section.
+    if not all(m.dtls and m.dtls.fingerprints for m in description.media):
         raise OfferError("the offer has no DTLS fingerprint")
     return description
 
@@ -118,7 +115,8 @@ class WhepSessions:
             await pc.close()
             raise
         session.remote_ufrag = next(
-            (m.ice.usernameFragment for m in parsed.media if m.ice.usernameFragment), None
+            (m.ice.usernameFragment for m in parsed.media if m.ice and m.ice.usernameFragment),
+            None,
         )
         self._sessions[session.id] = session
         self._watch(session)
