@@ -61,18 +61,43 @@ class DemoSettings:
 
 
 @dataclass(frozen=True)
+class OnvifConfig:
+    """An ONVIF camera's control endpoint: streams (when the camera has no `source`) and PTZ."""
+
+    host: str  # name or IP address (IPv6 without brackets)
+    port: int = 80
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in repr, logs or errors
+    profile: str | None = None  # media profile name or token; None: the first H.264 one
+    timeout_s: float = 5.0  # per ONVIF request
+
+    @property
+    def address(self) -> str:
+        """`host:port` as it goes in a URL."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class CameraConfig:
     name: str
     # "demo" or an rtsp(s):// URL, possibly with credentials: kept out of repr and logs.
-    source: str = field(repr=False)
+    # None when the stream comes from ONVIF (`onvif` resolves the RTSP URL).
+    source: str | None = field(default=None, repr=False)
     transport: Literal["tcp", "udp"] = "tcp"
     preload: bool = False
     linger_s: float = 10.0
     demo: DemoSettings = field(default_factory=DemoSettings)
+    # With `source`: ONVIF for PTZ only. Without: ONVIF for the stream and PTZ.
+    onvif: OnvifConfig | None = None
 
     @property
     def is_demo(self) -> bool:
         return self.source == DEMO_SOURCE
+
+    @property
+    def streams_via_onvif(self) -> bool:
+        return self.source is None and self.onvif is not None
 
 
 @dataclass(frozen=True)
@@ -138,15 +163,30 @@ def _config(data: dict[str, Any]) -> Config:
 
 
 def _camera(data: dict[str, Any], key: str) -> CameraConfig:
-    _reject_unknown(data, key, {"name", "source", "transport", "preload", "linger", "demo"})
+    _reject_unknown(
+        data, key, {"name", "source", "transport", "preload", "linger", "demo", "onvif"}
+    )
     name = _required_str(data, "name", key)
     if not CAMERA_NAME.match(name):
         raise ConfigError(
             f"{key}.name: {name!r} must be 1-64 letters, digits, '-' or '_' "
             "(it becomes part of URLs and MQTT topics)"
         )
-    source = _required_str(data, "source", key)
-    if source != DEMO_SOURCE:
+    onvif = (
+        _onvif(_mapping(data["onvif"], f"{key}.onvif"), f"{key}.onvif") if "onvif" in data else None
+    )
+    if onvif is not None and "source" not in data:
+        source = None  # the stream URL comes from the camera (ONVIF GetStreamUri)
+    elif "source" not in data:
+        raise ConfigError(
+            f"{key}: needs `source` (an rtsp:// URL or 'demo') or an `onvif` block, or both "
+            "(then ONVIF is used for PTZ only)"
+        )
+    else:
+        source = _required_str(data, "source", key)
+    if onvif is not None and source == DEMO_SOURCE:
+        raise ConfigError(f"{key}.onvif: the demo camera cannot have an `onvif` block")
+    if source is not None and source != DEMO_SOURCE:
         if not source.lower().startswith(("rtsp://", "rtsps://")):
             raise ConfigError(f"{key}.source: must be an rtsp:// or rtsps:// URL, or 'demo'")
         try:
@@ -164,6 +204,31 @@ def _camera(data: dict[str, Any], key: str) -> CameraConfig:
         preload=preload,
         linger_s=linger,
         demo=demo,
+        onvif=onvif,
+    )
+
+
+def _onvif(data: dict[str, Any], key: str) -> OnvifConfig:
+    _reject_unknown(data, key, {"host", "port", "username", "password", "profile", "timeout"})
+    host = _required_str(data, "host", key)
+    if "://" in host or "/" in host or "@" in host:
+        raise ConfigError(f"{key}.host: must be a host name or IP address, not a URL")
+    host = host.removeprefix("[").removesuffix("]")
+    port = int(_number(data.get("port", 80), f"{key}.port", 1, 65535, integer=True))
+    username, password = _secret_str(data, "username", key), _secret_str(data, "password", key)
+    if password is not None and not username:
+        raise ConfigError(f"{key}.password: needs `username` too")
+    profile = _optional_str(data, "profile", key)
+    if profile is not None and not profile.strip():
+        raise ConfigError(f"{key}.profile: must be a profile name or token, or left out")
+    timeout = _number(data.get("timeout", 5.0), f"{key}.timeout", minimum=0.5, maximum=60.0)
+    return OnvifConfig(
+        host=host,
+        port=port,
+        username=username or None,
+        password=password if username else None,
+        profile=profile.strip() if profile else None,
+        timeout_s=timeout,
     )
 
 
@@ -288,6 +353,17 @@ def _optional_str(data: dict[str, Any], name: str, key: str) -> str | None:
     if not isinstance(value, str):
         raise ConfigError(f"{key}.{name}: must be a string")
     return value
+
+
+def _secret_str(data: dict[str, Any], name: str, key: str) -> str | None:
+    """A credential: text or absent. The error never repeats the value."""
+    value = data.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # YAML reads `password: 012345` as the number 12345: the camera would refuse it.
+        raise ConfigError(f"{key}.{name}: must be text: put it in quotes")
+    raise ConfigError(f"{key}.{name}: must be a string")
 
 
 def _str_list(value: Any, key: str) -> list[str]:

@@ -106,4 +106,60 @@ def test_shipped_example_config_is_valid() -> None:
     from gateway.config import load_config
 
     config = load_config(Path(__file__).parents[2] / "camgate.example.yaml")
-    assert [c.name for c in config.cameras] == ["driveway", "garden", "demo"]
+    assert [c.name for c in config.cameras] == ["driveway", "garden", "porch", "yard", "demo"]
+    porch, yard = config.cameras[2], config.cameras[3]
+    assert porch.streams_via_onvif and porch.onvif and porch.onvif.profile == "SubStream"
+    assert not yard.streams_via_onvif and yard.onvif and yard.source  # ONVIF for PTZ only
+
+
+# --- onvif cameras ----------------------------------------------------------------------
+
+
+def test_onvif_camera_without_source_streams_via_onvif() -> None:
+    config = parse_config(
+        "cameras: [{name: ptz, onvif: {host: 192.0.2.5, username: admin, password: hunter2}}]"
+    )
+    cam = config.cameras[0]
+    assert cam.source is None and cam.streams_via_onvif and not cam.is_demo
+    assert cam.onvif is not None
+    assert (cam.onvif.host, cam.onvif.port, cam.onvif.timeout_s) == ("192.0.2.5", 80, 5.0)
+    assert cam.onvif.username == "admin" and cam.onvif.password == "hunter2"
+    assert cam.onvif.profile is None
+    assert "hunter2" not in repr(cam) and "hunter2" not in repr(config)
+
+
+def test_onvif_block_with_rtsp_source_is_for_ptz_only() -> None:
+    config = parse_config(
+        "cameras: [{name: ptz, source: 'rtsp://h/x', transport: udp,"
+        " onvif: {host: 'fe80::1', port: 8000, profile: ' Sub ', timeout: 2.5}}]"
+    )
+    cam = config.cameras[0]
+    assert cam.source == "rtsp://h/x" and not cam.streams_via_onvif
+    assert cam.onvif is not None and cam.onvif.address == "[fe80::1]:8000"
+    assert cam.onvif.profile == "Sub" and cam.onvif.timeout_s == 2.5
+    assert cam.onvif.username is None and cam.onvif.password is None
+
+
+@pytest.mark.parametrize(
+    ("camera", "message"),
+    [
+        ("{name: a}", "cameras[0]: needs `source`"),
+        ("{name: a, onvif: {}}", "cameras[0].onvif.host: missing"),
+        ("{name: a, onvif: 192.0.2.5}", "cameras[0].onvif: must be a mapping"),
+        ("{name: a, onvif: {host: 'http://192.0.2.5/'}}", "cameras[0].onvif.host: must be a host"),
+        ("{name: a, onvif: {host: h, port: 0}}", "cameras[0].onvif.port"),
+        ("{name: a, onvif: {host: h, port: 80.5}}", "cameras[0].onvif.port"),
+        ("{name: a, onvif: {host: h, timeout: 0}}", "cameras[0].onvif.timeout"),
+        ("{name: a, onvif: {host: h, user: x}}", "cameras[0].onvif.user: unknown key"),
+        ("{name: a, onvif: {host: h, password: hunter2}}", "cameras[0].onvif.password: needs"),
+        ("{name: a, onvif: {host: h, username: u, password: 12345}}", "put it in quotes"),
+        ("{name: a, onvif: {host: h, username: [u]}}", "cameras[0].onvif.username"),
+        ("{name: a, onvif: {host: h, profile: ''}}", "cameras[0].onvif.profile"),
+        ("{name: a, source: demo, onvif: {host: h}}", "cameras[0].onvif: the demo camera"),
+    ],
+)
+def test_onvif_errors_name_the_key(camera: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(f"cameras: [{camera}]")
+    assert message in str(info.value)
+    assert "hunter2" not in str(info.value) and "12345" not in str(info.value)

@@ -1,0 +1,50 @@
+"""An ONVIF camera as a video Source: ask the camera for its RTSP URL, then stream it.
+
+The URL is asked for again on every (re)connect: cameras may change ports or paths after a
+reboot or a settings change, and some hand out URLs that are valid for one session only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from gateway.media.accessunit import AccessUnit
+from gateway.onvif.session import OnvifError, OnvifSession
+from gateway.sources.base import SourceError
+from gateway.sources.rtsp import RtspSource
+
+
+class OnvifSource:
+    def __init__(
+        self,
+        session: OnvifSession,
+        transport: Literal["tcp", "udp"] = "tcp",
+        *,
+        on_resolved: Callable[[str], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.transport = transport
+        self.on_resolved = on_resolved  # gets the redacted RTSP URL once known
+        profile = session.config.profile
+        # Safe for logs and the API; becomes the redacted RTSP URL once resolved.
+        self.description = session.description + (f" ({profile})" if profile else "")
+        self._rtsp: RtspSource | None = None
+        # Shared with the RtspSource, which fills it in place after DESCRIBE.
+        self.sdp_parameter_sets: list[bytes] = []
+
+    def request_keyframe(self) -> bool:
+        return self._rtsp.request_keyframe() if self._rtsp else False
+
+    async def run(self, emit: Callable[[AccessUnit], None]) -> None:
+        try:
+            profile = await self.session.select_profile()
+            uri = await self.session.stream_uri(profile)
+        except OnvifError as exc:
+            raise SourceError(str(exc)) from None
+        self.description = uri.public
+        if self.on_resolved is not None:
+            self.on_resolved(uri.public)
+        self._rtsp = RtspSource(uri.url, transport=self.transport)
+        self._rtsp.sdp_parameter_sets = self.sdp_parameter_sets
+        await self._rtsp.run(emit)

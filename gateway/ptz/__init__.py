@@ -1,0 +1,1 @@
+"""PTZ: command vocabulary, per-camera controller, backend contract (docs/ptz.md)."""
