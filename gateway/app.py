@@ -7,14 +7,18 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from gateway.config import CameraConfig, Config
+from gateway.http.keys import PTZ_BACKENDS, PTZ_CONTROLLERS
 from gateway.http.server import make_app
 from gateway.hub import CameraHub
+from gateway.ptz.backend import PtzBackend, PtzError
+from gateway.ptz.controller import DEFAULT_COMMAND_TIMEOUT_S, PtzController
 from gateway.rtsp.url import redact
 from gateway.sources.base import Source
 from gateway.sources.demo import DemoSource
@@ -22,15 +26,39 @@ from gateway.webrtc.codecs import register_h264_profiles
 from gateway.webrtc.ice_filter import install_candidate_filter
 from gateway.webrtc.session import WhepSessions
 
+if TYPE_CHECKING:
+    from gateway.onvif.session import OnvifSession
+
 log = logging.getLogger("camgate")
 
 
-def source_factory(camera: CameraConfig) -> Callable[[], Source]:
+def source_factory(
+    camera: CameraConfig,
+    onvif: OnvifSession | None = None,
+    on_resolved: Callable[[str], None] | None = None,
+) -> Callable[[], Source]:
     if camera.is_demo:
         return lambda: DemoSource(camera.demo)
+    if camera.source is None:  # an `onvif:` camera: the camera tells us its RTSP URL
+        from gateway.onvif.source import OnvifSource
+
+        assert onvif is not None, "an onvif camera needs its OnvifSession"
+        return lambda: OnvifSource(onvif, camera.transport, on_resolved=on_resolved)
     from gateway.sources.rtsp import RtspSource
 
-    return lambda: RtspSource(camera.source, transport=camera.transport)
+    url = camera.source
+    return lambda: RtspSource(url, transport=camera.transport)
+
+
+def camera_description(camera: CameraConfig) -> str:
+    """What the API shows as a camera's source before it connects: never a credential."""
+    if camera.is_demo:
+        return "demo"
+    if camera.source is not None:
+        return redact(camera.source)
+    assert camera.onvif is not None
+    profile = f" ({camera.onvif.profile})" if camera.onvif.profile else ""
+    return f"onvif://{camera.onvif.address}{profile}"
 
 
 @dataclass
@@ -41,30 +69,56 @@ class Gateway:
     hubs: dict[str, CameraHub]
     sessions: WhepSessions
     runner: web.AppRunner | None = None
+    # One ONVIF connection per camera with an `onvif:` block, shared by its stream and PTZ.
+    onvif_sessions: dict[str, OnvifSession] = field(default_factory=dict)
+    # PTZ for cameras with an `onvif:` block (capabilities may say "no PTZ"); others: none.
+    ptz_backends: dict[str, PtzBackend] = field(default_factory=dict)
+    # One per backend: serialises, coalesces and ends every move (docs/ptz.md).
+    ptz_controllers: dict[str, PtzController] = field(default_factory=dict)
+    _ptz_loads: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     @classmethod
     def from_config(cls, config: Config) -> Gateway:
         install_candidate_filter(config.webrtc.candidates)
         register_h264_profiles()
-        hubs = {
-            cam.name: CameraHub(
+        onvif_sessions, ptz_backends = _onvif_parts(config)
+        hubs: dict[str, CameraHub] = {}
+        for cam in config.cameras:
+
+            def show(text: str, name: str = cam.name) -> None:
+                hubs[name].description = text  # the resolved RTSP URL, redacted
+
+            hubs[cam.name] = CameraHub(
                 cam.name,
-                source_factory(cam),
+                source_factory(cam, onvif_sessions.get(cam.name), show),
                 preload=cam.preload,
                 linger_s=cam.linger_s,
-                description="demo" if cam.is_demo else redact(cam.source),
+                description=camera_description(cam),
             )
-            for cam in config.cameras
-        }
-        return cls(config=config, hubs=hubs, sessions=WhepSessions(config.webrtc.ice_servers))
+        ptz_controllers = _ptz_controllers(config, ptz_backends)
+        return cls(
+            config=config,
+            hubs=hubs,
+            sessions=WhepSessions(config.webrtc.ice_servers, ptz=ptz_controllers),
+            onvif_sessions=onvif_sessions,
+            ptz_backends=ptz_backends,
+            ptz_controllers=ptz_controllers,
+        )
 
     def make_app(self, web_root: Path | None = None) -> web.Application:
-        return make_app(self.hubs, self.sessions, web_root)
+        app = make_app(self.hubs, self.sessions, web_root)
+        app[PTZ_BACKENDS] = self.ptz_backends
+        app[PTZ_CONTROLLERS] = self.ptz_controllers
+        return app
 
     async def start(self, web_root: Path | None = None) -> list[tuple[str, int]]:
         """Start cameras and the HTTP server; returns the bound (host, port) pairs."""
         for hub in self.hubs.values():
             await hub.boot()
+        for name, backend in self.ptz_backends.items():
+            # Learn each camera's PTZ in the background: a camera that is down must not
+            # hold up the gateway (commands retry the discovery themselves).
+            self._ptz_loads.append(asyncio.create_task(_load_ptz(name, backend)))
         self.runner = web.AppRunner(self.make_app(web_root), access_log=None, handle_signals=False)
         await self.runner.setup()
         host, port = self.config.listen
@@ -75,10 +129,60 @@ class Gateway:
     async def stop(self) -> None:
         """Close every viewer, tear down every camera session, stop HTTP."""
         await self.sessions.close_all()
+        for task in self._ptz_loads:
+            task.cancel()
+        await asyncio.gather(*self._ptz_loads, return_exceptions=True)
+        self._ptz_loads.clear()
+        # Viewers are gone (their moves were released): stop what still moves.
+        await asyncio.gather(*(c.close() for c in self.ptz_controllers.values()))
         await asyncio.gather(*(hub.close() for hub in self.hubs.values()))
+        await asyncio.gather(*(s.close() for s in self.onvif_sessions.values()))
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+
+
+def _onvif_parts(config: Config) -> tuple[dict[str, OnvifSession], dict[str, PtzBackend]]:
+    """An OnvifSession and an OnvifPtz for every camera with an `onvif:` block."""
+    cameras = [cam for cam in config.cameras if cam.onvif is not None]
+    if not cameras:
+        return {}, {}
+    from gateway.onvif.ptz import OnvifPtz
+    from gateway.onvif.session import OnvifSession
+
+    sessions = {cam.name: OnvifSession(cam.onvif, cam.name) for cam in cameras if cam.onvif}
+    return sessions, {name: OnvifPtz(session) for name, session in sessions.items()}
+
+
+def _ptz_controllers(config: Config, backends: dict[str, PtzBackend]) -> dict[str, PtzController]:
+    """A PtzController for every camera with a PTZ backend."""
+    controllers = {}
+    for cam in config.cameras:
+        backend = backends.get(cam.name)
+        if backend is None:
+            continue
+        # The backend may need a few bounded requests (reconnect, re-read the PTZ node)
+        # before the command itself: the controller's backstop allows for them.
+        request_s = cam.onvif.timeout_s if cam.onvif is not None else 0.0
+        timeout = max(DEFAULT_COMMAND_TIMEOUT_S, 4 * request_s)
+        controllers[cam.name] = PtzController(
+            backend,
+            cam.name,
+            deadman_s=config.ptz.deadman_s,
+            max_move_s=config.ptz.max_move_s,
+            command_timeout_s=timeout,
+        )
+    return controllers
+
+
+async def _load_ptz(name: str, backend: PtzBackend) -> None:
+    load = getattr(backend, "load", None)
+    if load is None:
+        return
+    try:
+        await load()
+    except PtzError as exc:
+        log.warning("camera %s: PTZ not available yet: %s", name, exc)
 
 
 async def serve(config: Config) -> int:

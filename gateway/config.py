@@ -101,10 +101,19 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class PtzSettings:
+    """Safety limits for continuous moves, for every camera."""
+
+    deadman_s: float = 1.0  # a held move (viewer pad) stops without a refresh this often
+    max_move_s: float = 30.0  # no continuous move runs longer, whoever started it
+
+
+@dataclass(frozen=True)
 class Config:
     cameras: tuple[CameraConfig, ...]
     listen: tuple[str, int] = DEFAULT_LISTEN
     webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)
+    ptz: PtzSettings = field(default_factory=PtzSettings)
     log_level: str = "info"
 
 
@@ -140,7 +149,7 @@ def parse_config(text: str, origin: str = "config") -> Config:
 
 
 def _config(data: dict[str, Any]) -> Config:
-    _reject_unknown(data, "", {"cameras", "listen", "webrtc", "log_level"})
+    _reject_unknown(data, "", {"cameras", "listen", "webrtc", "ptz", "log_level"})
     cameras_raw = data.get("cameras")
     if cameras_raw is None:
         raise ConfigError("cameras: missing (list at least one camera)")
@@ -159,7 +168,17 @@ def _config(data: dict[str, Any]) -> Config:
         data.get("log_level", "info"), "log_level", ("debug", "info", "warning", "error")
     )
     webrtc = _webrtc(_mapping(data.get("webrtc", {}), "webrtc"))
-    return Config(cameras=cameras, listen=listen, webrtc=webrtc, log_level=log_level)
+    ptz = _ptz(_mapping(data.get("ptz", {}), "ptz"))
+    return Config(cameras=cameras, listen=listen, webrtc=webrtc, ptz=ptz, log_level=log_level)
+
+
+def _ptz(data: dict[str, Any]) -> PtzSettings:
+    _reject_unknown(data, "ptz", {"deadman", "max_move"})
+    d = PtzSettings()
+    return PtzSettings(
+        deadman_s=_number(data.get("deadman", d.deadman_s), "ptz.deadman", 0.2, 10.0),
+        max_move_s=_number(data.get("max_move", d.max_move_s), "ptz.max_move", 1.0, 600.0),
+    )
 
 
 def _camera(data: dict[str, Any], key: str) -> CameraConfig:

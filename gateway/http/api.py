@@ -9,14 +9,24 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.http.errors import error_response
-from gateway.http.keys import HUBS, SESSIONS, STARTED
+from gateway.http.keys import HUBS, PTZ_BACKENDS, SESSIONS, STARTED
 from gateway.hub import CameraHub
 
 
 def camera_json(request: web.Request, hub: CameraHub) -> dict[str, Any]:
     data = hub.snapshot()
     data["whep_url"] = str(request.app.router["whep"].url_for(camera=hub.name))
+    data["ptz"] = ptz_json(request.app, hub.name)
     return data
+
+
+def ptz_json(app: web.Application, camera: str) -> dict[str, Any] | None:
+    """The camera's PTZ capabilities, or None (no pad in the viewer) when it has no PTZ,
+    has no `onvif:` block, or has not told us yet (it is retried on the next command)."""
+    backend = app.get(PTZ_BACKENDS, {}).get(camera)
+    if backend is None or not backend.capabilities.any:
+        return None
+    return backend.capabilities.to_json()
 
 
 async def health(request: web.Request) -> web.Response:

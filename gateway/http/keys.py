@@ -7,9 +7,15 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.hub import CameraHub
+from gateway.ptz.backend import PtzBackend
+from gateway.ptz.controller import PtzController
 from gateway.webrtc.session import WhepSessions
 
 HUBS = web.AppKey("hubs", dict[str, CameraHub])
 SESSIONS = web.AppKey("sessions", WhepSessions)
 STARTED = web.AppKey("started", float)
 WEB_ROOT = web.AppKey("web_root", Path)
+# PTZ backends by camera name; only cameras with an `onvif:` block have one.
+PTZ_BACKENDS = web.AppKey("ptz_backends", dict[str, PtzBackend])
+# One PtzController per camera with a backend: every PTZ command goes through it.
+PTZ_CONTROLLERS = web.AppKey("ptz_controllers", dict[str, PtzController])

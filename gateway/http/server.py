@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.http import api, static, whep
+from gateway.http import api, discover, ptz, static, whep
 from gateway.http.errors import error_response
 from gateway.http.keys import HUBS, SESSIONS, STARTED, WEB_ROOT
 from gateway.hub import CameraHub
@@ -49,5 +49,7 @@ def make_app(
     app[WEB_ROOT] = web_root or static.find_web_root()
     api.add_routes(app)
     whep.add_routes(app)
+    ptz.add_routes(app)
+    discover.add_routes(app)
     static.add_routes(app)
     return app

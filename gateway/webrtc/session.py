@@ -7,14 +7,23 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from gateway.config import IceServer
 from gateway.hub import CameraHub, CameraState
+from gateway.ptz.channel import LABEL as PTZ_LABEL
+from gateway.ptz.channel import PtzChannel
+from gateway.ptz.controller import PtzController
 from gateway.tasks import spawn
 from gateway.webrtc.codecs import prefer_camera_profile
 from gateway.webrtc.passthrough import PassthroughTrack, attach_passthrough
@@ -46,6 +55,7 @@ class WhepSession:
     remote_ufrag: str | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     closed_callbacks: list[Callable[[], object]] = field(default_factory=list)
+    ptz_channels: list[PtzChannel] = field(default_factory=list)
 
 
 def rtc_configuration(ice_servers: Iterable[IceServer]) -> RTCConfiguration:
@@ -81,9 +91,14 @@ def validate_offer(offer_sdp: str) -> SessionDescription:
 class WhepSessions:
     """Every open viewer session, by id."""
 
-    def __init__(self, ice_servers: Iterable[IceServer] = ()) -> None:
+    def __init__(
+        self,
+        ice_servers: Iterable[IceServer] = (),
+        ptz: Mapping[str, PtzController] | None = None,
+    ) -> None:
         self._ice_servers = tuple(ice_servers)
         self._sessions: dict[str, WhepSession] = {}
+        self._ptz: Mapping[str, PtzController] = ptz if ptz is not None else {}
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -101,6 +116,7 @@ class WhepSessions:
         subscription = hub.subscribe()
         track = PassthroughTrack(subscription)
         session = WhepSession(id=secrets.token_urlsafe(16), hub=hub, pc=pc, track=track)
+        pc.on("datachannel", lambda channel: self._on_datachannel(session, channel))
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             prefer_camera_profile(transceiver, await _camera_profile(hub))
@@ -146,6 +162,8 @@ class WhepSessions:
         with contextlib.suppress(Exception):
             await session.pc.close()
         session.closed.set()
+        for channel in session.ptz_channels:
+            channel.release()
         for callback in session.closed_callbacks:
             callback()
         log.info(
@@ -157,6 +175,15 @@ class WhepSessions:
 
     async def close_all(self) -> None:
         await asyncio.gather(*(self.close(s) for s in list(self._sessions.values())))
+
+    def _on_datachannel(self, session: WhepSession, channel: RTCDataChannel) -> None:
+        """The viewer opened a data channel: "ptz" carries PTZ commands; others are
+        ignored (WHEP players from elsewhere may open none at all)."""
+        if channel.label != PTZ_LABEL:
+            log.debug("viewer %s: ignoring data channel %r", session.id[:8], channel.label)
+            return
+        controller = self._ptz.get(session.hub.name)
+        session.ptz_channels.append(PtzChannel(channel, controller, owner=session.id))
 
     def _watch(self, session: WhepSession) -> None:
         pc = session.pc

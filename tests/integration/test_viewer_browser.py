@@ -59,7 +59,7 @@ async def open_viewer(chromium: Browser, gw: RunningGateway) -> Page:
     return page
 
 
-async def tile_state(page: Page, camera: str, state: str, timeout_s: float = 30) -> None:
+async def tile_state(page: Page, camera: str, state: str, timeout_s: float = 60) -> None:
     await page.wait_for_function(
         f"document.querySelector('.tile[data-camera=\"{camera}\"]')?.dataset.state === '{state}'",
         timeout=timeout_s * 1000,
@@ -71,7 +71,7 @@ async def stats(page: Page, camera: str) -> dict[str, Any]:
 
 
 async def frames_decoded_over(
-    page: Page, camera: str, at_least: int, timeout_s: float = 30
+    page: Page, camera: str, at_least: int, timeout_s: float = 60
 ) -> None:
     await page.wait_for_function(
         f"window.camgate.stats('{camera}').then(s => (window.__fd = s?.framesDecoded ?? 0)) "

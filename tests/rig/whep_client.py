@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import queue
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +26,7 @@ import aiohttp
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
+    RTCDataChannel,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCSessionDescription,
@@ -91,6 +94,7 @@ class WhepViewer:
         *,
         loopback_only: bool = True,
         http: aiohttp.ClientSession | None = None,
+        ptz: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.camera = camera
@@ -111,6 +115,12 @@ class WhepViewer:
         self._reader: asyncio.Task[None] | None = None
         self._track: MediaStreamTrack | None = None
         self._receiver: RTCRtpReceiver | None = None
+        # ptz=True: a "ptz" data channel, opened like the viewer does (docs/ptz.md).
+        self.ptz_channel: RTCDataChannel | None = None
+        self.ptz_replies: list[dict[str, Any]] = []  # every reply, in arrival order
+        self._ptz_wanted = ptz
+        self._ptz_ids = itertools.count(1)
+        self._ptz_waiting: dict[Any, asyncio.Future[dict[str, Any]]] = {}
 
     # -- results ------------------------------------------------------------------------
     @property
@@ -147,6 +157,8 @@ class WhepViewer:
             self._hook_decoder_queue(transceiver.receiver)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._progress.set)
+        if self._ptz_wanted:
+            self._open_ptz_channel()
         async with asyncio.timeout(timeout):
             offer = await self._local_offer()
             answer = await self._post_offer(offer)
@@ -197,6 +209,51 @@ class WhepViewer:
                 f"no {what} after {timeout} s: {self.frames_received} frames, "
                 f"{self.rtp_packets} RTP packets, connection {self.connection_state}"
             ) from None
+
+    # -- PTZ data channel ---------------------------------------------------------------
+    async def ptz(self, command: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+        """Send {"cmd": ..., fields} (v and a fresh id added unless given); the reply."""
+        message = {"v": 1, "id": next(self._ptz_ids), **command}
+        future = asyncio.get_running_loop().create_future()
+        self._ptz_waiting[message["id"]] = future
+        await self.ptz_send_raw(json.dumps(message), timeout)
+        async with asyncio.timeout(timeout):
+            return await future
+
+    async def ptz_send_raw(self, data: str | bytes, timeout: float = 10.0) -> None:
+        """Send anything on the channel, once it is open (for fuzzing)."""
+        await self.wait_ptz_open(timeout)
+        assert self.ptz_channel is not None
+        self.ptz_channel.send(data)
+
+    async def wait_ptz_open(self, timeout: float = 10.0) -> None:
+        channel = self.ptz_channel
+        if channel is None:
+            raise WhepError("this viewer has no ptz channel (WhepViewer(..., ptz=True))")
+        await self._wait(lambda: channel.readyState == "open", timeout, "ptz channel open")
+
+    async def wait_ptz_replies(self, n: int, timeout: float = 10.0) -> None:
+        await self._wait(lambda: len(self.ptz_replies) >= n, timeout, f"{n} ptz replies")
+
+    def close_ptz(self) -> None:
+        """Close the data channel only (the peer connection stays up)."""
+        if self.ptz_channel is not None:
+            self.ptz_channel.close()
+
+    def _open_ptz_channel(self) -> None:
+        channel = self.pc.createDataChannel("ptz", ordered=True)
+        channel.on("open", self._progress.set)
+        channel.on("close", self._progress.set)
+        channel.on("message", self._on_ptz_message)
+        self.ptz_channel = channel
+
+    def _on_ptz_message(self, message: str | bytes) -> None:
+        reply = json.loads(message)
+        self.ptz_replies.append(reply)
+        future = self._ptz_waiting.pop(reply.get("id"), None)
+        if future is not None and not future.done():
+            future.set_result(reply)
+        self._progress.set()
 
     # -- stalling -----------------------------------------------------------------------
     def stall(self) -> None:

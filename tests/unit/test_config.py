@@ -163,3 +163,11 @@ def test_onvif_errors_name_the_key(camera: str, message: str) -> None:
         parse_config(f"cameras: [{camera}]")
     assert message in str(info.value)
     assert "hunter2" not in str(info.value) and "12345" not in str(info.value)
+
+
+def test_ptz_safety_limits() -> None:
+    config = parse_config("cameras: [{name: a, source: demo}]\nptz: {deadman: 0.5, max_move: 10}")
+    assert (config.ptz.deadman_s, config.ptz.max_move_s) == (0.5, 10.0)
+    assert parse_config("cameras: [{name: a, source: demo}]").ptz.deadman_s == 1.0
+    with pytest.raises(ConfigError, match=r"ptz\.deadman"):
+        parse_config("cameras: [{name: a, source: demo}]\nptz: {deadman: 0}")
