@@ -30,6 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", metavar="FILE")
+    discover = commands.add_parser(
+        "discover", help="find ONVIF cameras on the local network (WS-Discovery)"
+    )
+    discover.add_argument(
+        "--timeout", type=float, default=3.0, metavar="S", help="seconds to wait (default 3)"
+    )
+    discover.add_argument(
+        "--interface",
+        "-i",
+        action="extend",
+        nargs="+",
+        metavar="NAME",
+        help="probe from these interfaces (name or IPv4 address; default: all but loopback)",
+    )
     return parser
 
 
@@ -38,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             return check_config(args.file)
+        if args.command == "discover":
+            return discover(args.timeout, args.interface)
         config = load_config(args.config) if args.config else demo_config()
         if args.listen:
             config = replace(config, listen=parse_listen(args.listen, "--listen"))
@@ -66,6 +82,24 @@ def check_config(path: str) -> int:
     print(
         f"{path}: OK ({len(config.cameras)} camera(s): {', '.join(c.name for c in config.cameras)})"
     )
+    return 0
+
+
+def discover(timeout: float, interfaces: list[str] | None) -> int:
+    from gateway.discovery.probe import DiscoveryError, probe
+    from gateway.discovery.report import format_report
+
+    if not 0 < timeout <= 60:
+        print("camgate: --timeout must be between 0 and 60 seconds", file=sys.stderr)
+        return 2
+    try:
+        result = asyncio.run(probe(timeout, interfaces))
+    except DiscoveryError as exc:
+        print(f"camgate: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print(format_report(result, timeout), end="")
     return 0
 
 

@@ -1,6 +1,8 @@
 // Bootstrap: poll /api/cameras, keep the grid in step, route #camera=<name> to the full
 // view, and expose window.camgate for tests and debugging.
 
+import { DiscoverPanel } from './discover.js';
+import { isTyping } from './dom.js';
 import { CameraGrid } from './grid.js';
 import { Backoff } from './reconnect.js';
 
@@ -178,15 +180,22 @@ for (const button of document.querySelectorAll('.stats-toggle')) {
 for (const button of document.querySelectorAll('.retry')) button.addEventListener('click', () => refresh());
 $('.viewer-close').addEventListener('click', () => grid.close());
 
+const discover = new DiscoverPanel($('#discover'));
+$('.add-camera').addEventListener('click', () => discover.open());
+
 addEventListener('keydown', (event) => {
   if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (document.querySelector('dialog[open]')) return; // the dialog owns the keys
+  if (grid.openName && !isTyping(event.target) && grid.handlePtzKey(event)) return;
   if (event.key === 'Escape' && grid.openName) {
     event.preventDefault();
     grid.close();
-  } else if ((event.key === 's' || event.key === 'S') && !event.target.closest?.('input, textarea, select, [contenteditable]')) {
+  } else if ((event.key === 's' || event.key === 'S') && !isTyping(event.target)) {
     setShowStats(!grid.showStats);
   }
 });
+// Key releases always reach the pad, whatever modifiers or focus changed meanwhile.
+addEventListener('keyup', (event) => grid.handlePtzKey(event));
 
 // Leaving the page: delete the WHEP sessions (keepalive DELETEs). Coming back from the
 // back/forward cache: start over. Merely hidden pages keep playing.
@@ -213,6 +222,10 @@ window.camgate = {
   refresh,
   ready,
   grid,
+  discover,
+  /** A PTZ command (docs/ptz.md) to one camera over its data channel; resolves with the reply. */
+  ptz: (name, command) => grid.tiles.get(name)?.player.ptz.send(command)
+    ?? Promise.resolve({ v: 1, ok: false, error: 'unknown camera' }),
 };
 
 render();

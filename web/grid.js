@@ -1,26 +1,19 @@
 // The camera wall: one tile per camera, plus the full-size viewer that borrows a tile's
 // <video> element (moved, not re-created, so the stream keeps playing without a reconnect).
 
+import { el, icon, setText } from './dom.js';
 import { CameraPlayer, combineState } from './player.js';
+import { PtzPad } from './ptz.js';
 import { formatStats } from './stats.js';
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
+const PAD_KEY = 'camgate.ptzPad';
 
-function el(tag, className, attrs = {}) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  return node;
-}
-
-function icon(name) {
-  const svg = document.createElementNS(SVG_NS, 'svg');
-  svg.setAttribute('class', 'icon');
-  svg.setAttribute('aria-hidden', 'true');
-  const use = document.createElementNS(SVG_NS, 'use');
-  use.setAttribute('href', `#icon-${name}`);
-  svg.append(use);
-  return svg;
+function readPadShown() {
+  try {
+    return localStorage.getItem(PAD_KEY) !== '0';
+  } catch {
+    return true;
+  }
 }
 
 /** "1920×1080 · 30 fps · H.264 High" from the camera object (what the gateway receives). */
@@ -65,11 +58,6 @@ function buildChrome({ headingTag = 'span', badgeInLabel = true } = {}) {
   return parts;
 }
 
-/** Assign only on change: tiles re-render every second with the stats. */
-function setText(node, text) {
-  if (node.textContent !== text) node.textContent = text;
-}
-
 function renderChrome(parts, model) {
   const { camera, status, player, inViewer } = model;
   parts.badge.dataset.state = status.state;
@@ -111,7 +99,10 @@ class Tile {
     this.grid = grid;
     this.name = camera.name;
     this.camera = camera;
-    this.element = el('div', 'tile', { role: 'button', tabindex: '0', 'data-camera': camera.name });
+    this.element = el('div', 'tile', { 'data-camera': camera.name });
+    // The tile's own button (a sibling of the PTZ controls, never their parent): covers the
+    // tile, carries its label and focus, opens the full view.
+    this.openButton = el('button', 'tile-open', { type: 'button' });
     this.video = el('video', 'cam-video', { 'data-camera': camera.name, playsinline: '', 'aria-hidden': 'true' });
     Object.assign(this.video, { autoplay: true, muted: true, playsInline: true, disablePictureInPicture: true });
     this.media = el('div', 'media');
@@ -119,20 +110,23 @@ class Tile {
     const { cover, badge, viewers, warning, name, meta, stats } = this.parts;
     const top = el('div', 'tile-top');
     const topRight = el('div', 'tile-top-right');
-    topRight.append(warning, viewers);
+    this.ptzToggle = el('button', 'tile-ptz-toggle', { type: 'button', 'aria-pressed': 'false' });
+    this.ptzToggle.append(icon('ptz'));
+    this.ptzToggle.hidden = true;
+    this.ptzToggle.addEventListener('click', (event) => {
+      event.stopPropagation();
+      this.setPtzOpen(!this.ptzOpen);
+    });
+    topRight.append(warning, viewers, this.ptzToggle);
     top.append(badge, topRight);
     const bottom = el('div', 'tile-bottom');
     bottom.append(name, meta);
     this.media.append(this.video, cover);
-    this.element.append(this.media, top, stats, bottom);
+    this.ptzOpen = false;
+    this.pad = null; // the compact PTZ pad, made on first use
+    this.element.append(this.media, this.openButton, top, stats, bottom);
 
     this.element.addEventListener('click', () => grid.open(this.name));
-    this.element.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' || event.key === ' ') {
-        event.preventDefault();
-        grid.open(this.name);
-      }
-    });
     this.player = new CameraPlayer(camera.name, this.video, {
       sessions: grid.sessions,
       onChange: () => this.render(),
@@ -143,6 +137,17 @@ class Tile {
   update(camera) {
     this.camera = camera;
     this.player.update(camera);
+    this.render();
+  }
+
+  /** The compact pad on the tile, behind the tile's PTZ toggle. */
+  setPtzOpen(open) {
+    this.ptzOpen = open && Boolean(this.camera.ptz);
+    if (this.ptzOpen && !this.pad) {
+      this.pad = new PtzPad({ compact: true });
+      this.pad.element.classList.add('tile-ptz');
+      this.element.append(this.pad.element);
+    }
     this.render();
   }
 
@@ -158,12 +163,29 @@ class Tile {
     const detail = status.detail && status.state !== 'error' ? ` (${status.detail})` : '';
     const warning = this.camera.warning ? `. Warning: ${this.camera.warning}` : '';
     const label = `${this.camera.name}, ${status.text}${detail}${warning}. Open full view`;
-    if (this.element.getAttribute('aria-label') !== label) this.element.setAttribute('aria-label', label);
+    if (this.openButton.getAttribute('aria-label') !== label) this.openButton.setAttribute('aria-label', label);
     renderChrome(this.parts, { ...model, inViewer });
+    this.renderPtz(inViewer);
     if (inViewer) this.grid.renderViewer(model);
   }
 
+  renderPtz(inViewer) {
+    const hasPtz = Boolean(this.camera.ptz);
+    if (!hasPtz) this.ptzOpen = false;
+    this.ptzToggle.hidden = !hasPtz || inViewer;
+    this.ptzToggle.setAttribute('aria-pressed', String(this.ptzOpen));
+    const label = `${this.ptzOpen ? 'Hide' : 'Show'} camera controls for ${this.camera.name}`;
+    if (this.ptzToggle.title !== label) {
+      this.ptzToggle.title = label;
+      this.ptzToggle.setAttribute('aria-label', label);
+    }
+    this.element.toggleAttribute('data-ptz-open', this.ptzOpen && !inViewer);
+    // In the full view the viewer's pad drives the camera; this one lets go and hides.
+    this.pad?.bind(this.ptzOpen && !inViewer ? this.camera : null, this.player.ptz);
+  }
+
   destroy() {
+    this.pad?.destroy();
     this.player.destroy();
     this.element.remove();
   }
@@ -185,6 +207,28 @@ export class CameraGrid {
     this.stage = viewer.querySelector('.viewer-stage');
     this.viewerParts = buildChrome({ headingTag: 'h2', badgeInLabel: false });
     this._mountViewerChrome();
+    this.pad = new PtzPad();
+    this.padShown = readPadShown();
+    this.padToggle = viewer.querySelector('.ptz-toggle');
+    this.padToggle?.addEventListener('click', () => this.setPadShown(!this.padShown));
+    viewer.querySelector('.viewer-ptz')?.append(this.pad.element);
+  }
+
+  /** Show/hide the full view's PTZ pad (remembered). */
+  setPadShown(shown) {
+    this.padShown = shown;
+    try {
+      localStorage.setItem(PAD_KEY, shown ? '1' : '0');
+    } catch {
+      // not remembered
+    }
+    const tile = this.tiles.get(this.openName);
+    if (tile) tile.render();
+  }
+
+  /** Full-view keyboard PTZ; true when the key was handled. */
+  handlePtzKey(event) {
+    return Boolean(this.openName && this.padShown && this.pad.handleKey(event));
   }
 
   get players() {
@@ -254,8 +298,9 @@ export class CameraGrid {
     delete this.viewer.dataset.camera;
     document.body.classList.remove('viewer-open');
     for (const node of document.querySelectorAll('[data-inert-when-viewing]')) node.inert = false;
+    this.pad.bind(null);
     tile?.render();
-    const focus = tile?.element ?? this._returnFocus;
+    const focus = tile?.openButton ?? this._returnFocus;
     if (focus?.isConnected) focus.focus({ preventScroll: false });
     this._returnFocus = null;
     this.onOpenChange(null);
@@ -264,6 +309,13 @@ export class CameraGrid {
   renderViewer(model) {
     this.viewer.dataset.state = model.status.state;
     renderChrome(this.viewerParts, { ...model, inViewer: false });
+    const hasPtz = Boolean(model.camera.ptz);
+    if (this.padToggle) {
+      this.padToggle.hidden = !hasPtz;
+      this.padToggle.setAttribute('aria-pressed', String(this.padShown));
+    }
+    this.viewer.toggleAttribute('data-ptz', hasPtz && this.padShown);
+    this.pad.bind(hasPtz && this.padShown ? model.camera : null, model.player.ptz);
   }
 
   _restoreVideo() {

@@ -1,6 +1,7 @@
 // CameraPlayer: keeps one camera playing in one <video>. Owns the WHEP session, watches it
 // (connection state and decoded frames, via getStats) and reconnects with backoff.
 
+import { PtzClient } from './ptz-client.js';
 import { Backoff } from './reconnect.js';
 import { summarize } from './stats.js';
 import { WhepSession } from './whep.js';
@@ -49,6 +50,7 @@ export class CameraPlayer {
     this.state = 'idle'; // idle | connecting | live | reconnecting
     this.error = null; // last local failure, shown while not live
     this.stats = null; // latest summarize() result
+    this.ptz = new PtzClient(); // follows the current session's "ptz" data channel
     this._retryTimer = null;
     this._tickTimer = setInterval(() => this._tick(), this.timing.tickMs);
     this._onPlaying = () => this._tick();
@@ -107,6 +109,9 @@ export class CameraPlayer {
     const session = new WhepSession(this.camera.whep_url, {
       ...this.sessionOptions,
       onState: (state) => this._onSessionState(session, state),
+      onDataChannel: (channel) => {
+        if (channel.label === 'ptz' && session === this.session) this.ptz.attach(channel);
+      },
     });
     this.session = session;
     this.sessions.set(this.name, session);
@@ -157,6 +162,7 @@ export class CameraPlayer {
     if (!session) return;
     this.session = null;
     if (this.sessions.get(this.name) === session) this.sessions.delete(this.name);
+    this.ptz.detach();
     session.close();
   }
 

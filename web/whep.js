@@ -2,6 +2,7 @@
 //
 //   const session = new WhepSession('/api/cameras/garage/whep', { onState });
 //   video.srcObject = await session.start();   // POST offer -> 201 + Location + answer
+//   session.channels.ptz                       // the "ptz" data channel (ptz-client.js)
 //   ...
 //   await session.close();                     // DELETE Location
 //
@@ -26,6 +27,8 @@ export class WhepSession {
     requestTimeoutMs = 10000,
     fetch: fetchFn = (...args) => globalThis.fetch(...args),
     RTCPeerConnection: PeerConnection = globalThis.RTCPeerConnection,
+    dataChannels = ['ptz'],
+    onDataChannel = () => {},
   } = {}) {
     this.url = new URL(url, globalThis.location?.href).href;
     this.onState = onState;
@@ -33,6 +36,9 @@ export class WhepSession {
     this.requestTimeoutMs = requestTimeoutMs;
     this.fetch = fetchFn;
     this.PeerConnection = PeerConnection;
+    this.dataChannelLabels = dataChannels;
+    this.onDataChannel = onDataChannel;
+    this.channels = {}; // label -> RTCDataChannel
     this.state = 'new';
     this.pc = null;
     this.stream = null;
@@ -60,6 +66,14 @@ export class WhepSession {
     pc.addEventListener('track', (event) => this.stream.addTrack(event.track));
     pc.addEventListener('icecandidate', (event) => this._onCandidate(event.candidate));
     pc.addEventListener('connectionstatechange', () => this._onConnectionState());
+    // Before the offer, so it carries the SCTP m-line and the channels open with the
+    // session (the gateway answers them; a camera without PTZ just never uses "ptz").
+    for (const label of this.dataChannelLabels) {
+      const channel = pc.createDataChannel?.(label, { ordered: true });
+      if (!channel) continue;
+      this.channels[label] = channel;
+      this.onDataChannel(channel, this);
+    }
 
     await pc.setLocalDescription(await pc.createOffer());
     await this._waitForGathering();
