@@ -1,33 +1,17 @@
-# camgate developer entry points. Everything installs itself first (scripts/install-deps.sh).
-SHELL := /bin/bash
-VENV := .venv
-PY := $(VENV)/bin/python
-LINT_PATHS := $(wildcard gateway tests bench)
-PYTEST_ARGS ?=
-ARGS ?=
+# Developer shortcuts; the scripts do the work (and install what they need first).
+.PHONY: run test lint bench
 
-.PHONY: run test lint bench deps test-deps
+run:  ## serve the viewer (make run ARGS="--config camgate.yaml")
+	@scripts/run $(ARGS)
 
-deps:
-	@bash scripts/install-deps.sh
+test:  ## lint, then every test (make test PYTEST_ARGS="-k rtsp -x")
+	@scripts/test $(PYTEST_ARGS)
 
-test-deps:
+lint:
 	@bash scripts/install-deps.sh --test
+	.venv/bin/ruff check gateway tests bench
+	.venv/bin/ruff format --check gateway tests bench
 
-run: deps  ## serve the viewer (make run ARGS="--config camgate.yaml")
-	$(VENV)/bin/camgate $(ARGS)
-
-test: test-deps  ## lint, then every test (make test PYTEST_ARGS="-k rtsp -x")
-	@$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
-	node --test tests/web/
-
-lint: $(VENV)/bin/ruff
-	$(VENV)/bin/ruff check $(LINT_PATHS)
-	$(VENV)/bin/ruff format --check $(LINT_PATHS)
-
-$(VENV)/bin/ruff:
+bench:  ## benchmarks, as root (see docs/benchmarks.md)
 	@bash scripts/install-deps.sh --test
-
-bench: deps  ## benchmarks (bench/ is a package: python -m bench)
-	$(PY) -m bench $(ARGS)
+	.venv/bin/python -m bench $(ARGS)
