@@ -16,21 +16,8 @@ from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
 from bench.stats import summary
+from tests.rig.browser import launch_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
 PAGE = Path(__file__).with_name("ttff.html")
 PAGE_PORT = 18090
 JOIN_TIMEOUT_MS = 10_000
@@ -104,9 +91,7 @@ class Chromium:
 
     async def __aenter__(self) -> Chromium:
         self._playwright = await async_playwright().start()
-        self.browser = await self._playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000
-        )
+        self.browser = await launch_chromium(self._playwright)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

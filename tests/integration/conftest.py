@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -29,33 +31,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cameras_yaml(cameras: list[dict[str, object]]) -> str:
-    lines = ["cameras:"]
-    for cam in cameras:
-        lines.append(f"  - name: {cam['name']}")
-        for key, value in cam.items():
-            if key != "name":
-                text = str(value).lower() if isinstance(value, bool) else f"'{value}'"
-                lines.append(f"    {key}: {text}")
-    return "\n".join(lines)
-
-
 @pytest.fixture
 async def start_gateway() -> AsyncIterator[GatewayFactory]:
-    """`gw = await start_gateway(cameras=[{...}], extra_yaml="")`: a gateway on loopback
+    """`gw = await start_gateway(cameras=[{...}], ptz={...})`: a gateway on loopback
     whose WebRTC candidates are 127.0.0.1 (the only address in the test's namespace)."""
     running: list[Gateway] = []
 
-    async def start(
-        cameras: list[dict[str, object]] | None = None, extra_yaml: str = ""
-    ) -> RunningGateway:
+    async def start(cameras: list[dict[str, Any]] | None = None, **settings: Any) -> RunningGateway:
         port = free_port()
-        cams = cameras or [{"name": "demo", "source": "demo", "preload": True}]
-        text = (
-            f"listen: 127.0.0.1:{port}\n"
-            "webrtc: {candidates: {addresses: [127.0.0.1]}}\n"
-            f"{cameras_yaml(cams)}\n{extra_yaml}"
-        )
+        config = {
+            "listen": f"127.0.0.1:{port}",
+            "webrtc": {"candidates": {"addresses": ["127.0.0.1"]}},
+            "cameras": cameras or [{"name": "demo", "source": "demo", "preload": True}],
+            **settings,
+        }
+        text = json.dumps(config)  # JSON is YAML: nested camera keys (onvif: {...}) work
         gateway = Gateway.from_config(parse_config(text))
         running.append(gateway)
         await gateway.start()

@@ -14,13 +14,11 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 
-from gateway.app import Gateway
-from gateway.config import parse_config
 from gateway.onvif.ptz import OnvifPtz
 from gateway.onvif.session import AUTH_MESSAGE
 from gateway.ptz.backend import NO_PTZ, Preset, PtzError
 from tests.conftest import RtspServerFactory, WhepViewerFactory
-from tests.integration.conftest import RunningGateway, free_port
+from tests.integration.conftest import GatewayFactory, RunningGateway
 from tests.rig.netns import NetNamespace
 from tests.rig.onvif_device import (
     PAN_TILT_SPEED,
@@ -71,25 +69,9 @@ async def device(netns: NetNamespace | None) -> AsyncIterator[DeviceFactory]:
 
 
 @pytest.fixture
-async def camgate(netns: NetNamespace | None) -> AsyncIterator[GatewayStarter]:
-    """`gw = await camgate([camera dicts])`: like start_gateway, with nested camera keys."""
-    running: list[Gateway] = []
-
-    async def start(cameras: list[dict[str, Any]]) -> RunningGateway:
-        port = free_port()
-        config = {
-            "listen": f"127.0.0.1:{port}",
-            "webrtc": {"candidates": {"addresses": ["127.0.0.1"]}},
-            "cameras": cameras,
-        }
-        gateway = Gateway.from_config(parse_config(json.dumps(config)))  # JSON is YAML
-        running.append(gateway)
-        await gateway.start()
-        return RunningGateway(gateway, port)
-
-    yield start
-    for gateway in running:
-        await gateway.stop()
+def camgate(start_gateway: GatewayFactory) -> GatewayFactory:
+    """`gw = await camgate([camera dicts])`."""
+    return start_gateway
 
 
 def onvif_block(dev: OnvifTestDevice, **extra: Any) -> dict[str, Any]:
