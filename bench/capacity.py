@@ -34,6 +34,7 @@ class CapacityPoint:
     receivers_cpu: float
     camera_cpu: float
     machine_cpu: float  # % of one core, whole machine (max 100 * nproc)
+    foreign_cpu: float  # machine_cpu minus the benchmark's own processes: other people's load
     window_s: float
     frames_expected: int
     frames_complete: int
@@ -135,6 +136,7 @@ def _point(
         receivers_cpu=window.percent["receivers"],
         camera_cpu=window.percent["camera"],
         machine_cpu=window.machine_percent,
+        foreign_cpu=max(0.0, window.machine_percent - sum(window.percent.values())),
         window_s=window.seconds,
         frames_expected=sum(v["expected"] for v in per_viewer),
         frames_complete=sum(min(v["complete"], v["expected"]) for v in per_viewer),
@@ -171,6 +173,7 @@ def combine(rounds: list[CapacityPoint]) -> dict[str, Any]:
         "camera_cpu": mean("camera_cpu"),
         "machine_cpu": mean("machine_cpu", 1),
         "machine_cpu_range": spread("machine_cpu"),
+        "foreign_cpu_max": round(max(p.foreign_cpu for p in rounds), 1),
         "frames_expected": expected,
         "frames_complete": complete,
         "loss_pct": round(100.0 * (1 - complete / expected), 3) if expected else None,

@@ -8,6 +8,9 @@ from bench.targets import BASELINE, CAMGATE
 
 TTFF_P50_TARGET_MS = 300.0
 TRANSIT_P99_TARGET_MS = 5.0
+# Other processes using more than this (% of one core) during a window make its latency
+# and loss numbers a measure of the neighbours.
+FOREIGN_CPU_WARNING = 50.0
 
 
 def _f(value: float | None, digits: int = 1) -> str:
@@ -56,6 +59,18 @@ def capacity_lines(results: dict[str, Any]) -> list[str]:
     ratios = ", ".join(f"{n}: {_ratio(cg.get(n), bl.get(n))}" for n in (1, 4, 16))
     s_cg, s_bl = slope(cg), slope(bl)
     floor = results.get("floor") or {}
+    foreign = max(
+        (p.get("foreign_cpu_max", 0.0) for ps in results["capacity"].values() for p in ps),
+        default=0.0,
+    )
+    warning = (
+        [
+            f"WARNING: other processes used up to {foreign:.0f} % of a core during these "
+            "windows: latency tails and loss are unreliable, CPU per process less so"
+        ]
+        if foreign > FOREIGN_CPU_WARNING
+        else []
+    )
     return [
         *_table(headers, rows),
         f"camgate/baseline CPU ratio at {ratios}",
@@ -64,6 +79,7 @@ def capacity_lines(results: dict[str, Any]) -> list[str]:
         f"floor, camera send -> whole frame in camgate's RTSP client alone (no hub/WebRTC): "
         f"p50 {_f(floor.get('p50'), 2)} ms, p99 {_f(floor.get('p99'), 2)} ms, "
         f"max {_f(floor.get('max'), 2)} ms",
+        *warning,
     ]
 
 

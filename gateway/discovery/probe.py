@@ -12,6 +12,7 @@ no other. TTL 1 keeps it on the local link. As SOAP-over-UDP asks, the Probe is 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import random
@@ -152,7 +153,7 @@ async def probe(
         for source in sources:
             try:
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda s=source: _Collector(s, message_id, replies, errors),
+                    functools.partial(_Collector, source, message_id, replies, errors),
                     sock=_socket(source.address),
                 )
             except OSError as exc:

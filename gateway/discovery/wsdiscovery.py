@@ -92,6 +92,9 @@ def _parse_xml(data: bytes) -> _Node:
     def refuse(*_args: object) -> None:
         raise DiscoveryParseError("DOCTYPE and entity declarations are not accepted")
 
+    def refuse_external(*_args: object) -> int:
+        raise DiscoveryParseError("external entities are not accepted")
+
     def start(qname: str, attrs: dict[str, str]) -> None:
         nonlocal count
         count += 1
@@ -110,7 +113,7 @@ def _parse_xml(data: bytes) -> _Node:
 
     parser.StartDoctypeDeclHandler = refuse
     parser.EntityDeclHandler = refuse
-    parser.ExternalEntityRefHandler = refuse
+    parser.ExternalEntityRefHandler = refuse_external
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = chars

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -18,7 +19,7 @@ from gateway.http.errors import error_response
 
 MAX_TIMEOUT = 10.0
 MAX_INTERFACES = 8
-ProbeFn = Callable[..., Awaitable[ProbeResult]]
+ProbeFn = Callable[..., Coroutine[Any, Any, ProbeResult]]
 
 
 class SharedProbe:

@@ -8,11 +8,12 @@ import asyncio
 import sys
 import textwrap
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 import yaml
-from playwright.async_api import Browser
+from playwright.async_api import Browser, ConsoleMessage
 
 from gateway.config import parse_config
 from tests.integration.conftest import GatewayFactory
@@ -104,7 +105,7 @@ async def test_api_finds_the_device_and_shares_one_probe(
     url = gw.base_url + "/api/discover"
     async with aiohttp.ClientSession() as http:
 
-        async def get(query: str) -> tuple[int, object]:
+        async def get(query: str) -> tuple[int, Any]:
             async with http.get(url + query) as response:
                 return response.status, await response.json()
 
@@ -117,7 +118,7 @@ async def test_api_finds_the_device_and_shares_one_probe(
         assert elapsed < 3, "the three requests did not share the first probe"
         assert len({_message_id(p) for p in responder.probes}) == 1
 
-        [record] = answers[0][1]  # type: ignore[misc]
+        [record] = answers[0][1]
         assert record["address"] == f"127.0.0.1:{device.port}"
         assert record["xaddr"] == device.xaddr
         assert (record["name"], record["hardware"], record["ptz"]) == (NAME, MODEL, True)
@@ -126,9 +127,9 @@ async def test_api_finds_the_device_and_shares_one_probe(
 
         assert await get("?timeout=1&interface=lo") == answers[0]
         status, body = await get("?timeout=soon")
-        assert status == 400 and "timeout" in body["error"]  # type: ignore[index]
+        assert status == 400 and "timeout" in body["error"]
         status, body = await get("?interface=eth7")
-        assert status == 400 and "eth7" in body["error"]  # type: ignore[index]
+        assert status == 400 and "eth7" in body["error"]
 
 
 def _message_id(datagram: bytes) -> str:
@@ -148,8 +149,13 @@ async def test_add_camera_panel_lists_the_device_and_copies_its_snippet(
     await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=gw.base_url)
     page = await context.new_page()
     problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(message.text)
+
     page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on("console", on_console)
     await page.goto(gw.base_url + "/")
     await page.click(".add-camera")
     card = page.locator(f'#discover li.discover-device[data-address="127.0.0.1:{device.port}"]')

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, ConsoleMessage, Page
 
-from gateway.app import Gateway
-from gateway.config import parse_config
 from tests.conftest import RtspServerFactory
-from tests.integration.conftest import RunningGateway, free_port
+from tests.integration.conftest import GatewayFactory, RunningGateway
 from tests.rig.netns import NetNamespace
 from tests.rig.onvif_device import OnvifTestDevice
 from tests.rig.streams import testsrc_h264
@@ -42,12 +39,12 @@ Setup = Callable[[], Awaitable[tuple[OnvifTestDevice, RunningGateway]]]
 
 @pytest.fixture
 async def ptz_gateway(
-    netns: NetNamespace | None, rtsp_server: RtspServerFactory
+    netns: NetNamespace | None, rtsp_server: RtspServerFactory, start_gateway: GatewayFactory
 ) -> AsyncIterator[Setup]:
     """`dev, gw = await ptz_gateway()`: "cam" streams and moves through ONVIF only; "plain"
     is a demo camera without PTZ. Returns once camgate knows cam's PTZ capabilities."""
     devices: list[OnvifTestDevice] = []
-    gateways: list[Gateway] = []
+    gateways: list[RunningGateway] = []
 
     async def start() -> tuple[OnvifTestDevice, RunningGateway]:
         server = await rtsp_server({"/cam": testsrc_h264(width=640, height=360, gop=30)})
@@ -56,25 +53,20 @@ async def ptz_gateway(
         )
         devices.append(dev)
         await dev.start()
-        port = free_port()
         onvif = {"host": dev.host, "port": dev.port, "username": USER, "password": PASSWORD}
-        config = {
-            "listen": f"127.0.0.1:{port}",
-            "webrtc": {"candidates": {"addresses": ["127.0.0.1"]}},
-            "cameras": [
+        gw = await start_gateway(
+            [
                 {"name": "cam", "onvif": onvif, "preload": True},
                 {"name": "plain", "source": "demo", "preload": True},
-            ],
-        }
-        gateway = Gateway.from_config(parse_config(json.dumps(config)))
-        gateways.append(gateway)
-        await gateway.start()
-        await wait_until(lambda: gateway.ptz_backends["cam"].capabilities.any, timeout=20)
-        return dev, RunningGateway(gateway, port)
+            ]
+        )
+        gateways.append(gw)
+        await wait_until(lambda: gw.gateway.ptz_backends["cam"].capabilities.any, timeout=20)
+        return dev, gw
 
     yield start
-    for gateway in gateways:
-        await gateway.stop()
+    for gw in gateways:  # before the devices: camgate's last words (Stop) reach them
+        await gw.gateway.stop()
     for dev in devices:
         await dev.stop()
         assert dev.errors == []
@@ -86,8 +78,13 @@ async def open_page(chromium: Browser, gw: RunningGateway, **context: Any) -> Pa
     ctx = await chromium.new_context(bypass_csp=True, **options)
     page = await ctx.new_page()
     problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(f"console: {message.text}")
+
     page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("console", on_console)
     page.problems = problems  # type: ignore[attr-defined]
     await page.goto(gw.base_url + "/")
     return page
