@@ -11,6 +11,7 @@ lint:
 	@bash scripts/install-deps.sh --test
 	.venv/bin/ruff check gateway tests bench
 	.venv/bin/ruff format --check gateway tests bench
+	.venv/bin/python -m mypy --ignore-missing-imports gateway
 
 bench:  ## benchmarks, as root (see docs/benchmarks.md)
 	@bash scripts/install-deps.sh --test

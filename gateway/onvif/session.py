@@ -135,6 +135,7 @@ class OnvifSession:
         self._services: dict[str, Any] = {}
         self._profiles: list[MediaProfile] | None = None
         self._lock = asyncio.Lock()
+        self._service_lock = asyncio.Lock()
         self._closed = False
 
     @property
@@ -200,15 +201,23 @@ class OnvifSession:
         """One request, bounded by the timeout. Raises OnvifError (or a subclass)."""
         client = await self.connect()
         try:
-            proxy = self._services.get(service)
-            if proxy is None:
-                proxy = await self._bounded(lambda: client.create_onvif_service(service), operation)
-                self._services[service] = proxy
+            proxy = await self._service(client, service, operation)
             return await self._bounded(lambda: getattr(proxy, operation)(params), operation)
         except OnvifError as exc:
             if exc.breaks_session:
                 await self._drop(client, exc)
             raise
+
+    async def _service(self, client: Any, service: Service, operation: str) -> Any:
+        # One creation at a time: the library awaits setup before caching, so two
+        # concurrent first calls (stream + PTZ at start) would each open an HTTP session
+        # and leak one.
+        async with self._service_lock:
+            proxy = self._services.get(service)
+            if proxy is None:
+                proxy = await self._bounded(lambda: client.create_onvif_service(service), operation)
+                self._services[service] = proxy
+            return proxy
 
     async def _bounded(self, request: Callable[[], Awaitable[Any]], operation: str) -> Any:
         """Await `request()` within the timeout; every failure (building the request
