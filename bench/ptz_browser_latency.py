@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -41,6 +40,8 @@ from typing import Any
 from bench.netns import MARKER, bring_up_loopback, in_private_netns
 from bench.procs import RIG_CPUS, Child, Children, venv_python
 from bench.stats import summary
+from tests.rig.net import free_port
+from tests.rig.wait import wait_until
 
 USER, PASSWORD = "admin", "secret"
 TARGET_P50_MS = 50.0
@@ -147,7 +148,7 @@ async def measure_browser_ptz_latency(
                 cpus=RIG_CPUS,
             )
             port = int((await device.read_json(60))["port"])
-            listen = _free_port()
+            listen = free_port()
             onvif = {"host": "127.0.0.1", "port": port, "username": USER, "password": PASSWORD}
             config = {
                 "listen": f"127.0.0.1:{listen}",
@@ -159,7 +160,7 @@ async def measure_browser_ptz_latency(
             browser = await launch_chromium(playwright)
             try:
                 controller = gateway.ptz_controllers["cam"]
-                await _wait(lambda: gateway.ptz_backends["cam"].capabilities.any, 30)
+                await wait_until(lambda: gateway.ptz_backends["cam"].capabilities.any, 30)
                 context = await browser.new_context(
                     viewport={"width": 1280, "height": 800}, bypass_csp=True
                 )
@@ -212,18 +213,6 @@ async def _centre(page: Any, button: str) -> tuple[float, float]:
     box = await page.locator(f'#viewer .ptz-pad [data-ptz="{button}"]').bounding_box()
     assert box is not None, f"no {button} button on the pad"
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-
-
-async def _wait(predicate: Any, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def render_lines(result: dict[str, Any]) -> list[str]:

@@ -32,6 +32,8 @@ from typing import Any
 from bench.netns import MARKER, bring_up_loopback, in_private_netns
 from bench.procs import RIG_CPUS, Child, Children, venv_python
 from bench.stats import summary
+from tests.rig.net import free_port
+from tests.rig.wait import wait_until
 
 USER, PASSWORD = "admin", "secret"
 UNUSED_RTSP = "rtsp://127.0.0.1:9/unused"  # PTZ only: the stream is not what is measured
@@ -104,7 +106,7 @@ async def measure_ptz_latency(
         )
         port = int((await device.read_json(60))["port"])
         onvif = {"host": "127.0.0.1", "port": port, "username": USER, "password": PASSWORD}
-        listen = _free_port()
+        listen = free_port()
         config = {
             "listen": f"127.0.0.1:{listen}",
             "webrtc": {"candidates": {"addresses": ["127.0.0.1"]}},
@@ -115,7 +117,7 @@ async def measure_ptz_latency(
         viewer = WhepViewer(f"http://127.0.0.1:{listen}", "cam", ptz=True)
         try:
             controller = gateway.ptz_controllers["cam"]
-            await _wait(lambda: gateway.ptz_backends["cam"].capabilities.any, 30)
+            await wait_until(lambda: gateway.ptz_backends["cam"].capabilities.any, 30)
             await viewer.start()
             await viewer.wait_ptz_open(timeout=30)
             for i in range(settings.warmup + settings.commands):
@@ -155,20 +157,6 @@ async def measure_ptz_latency(
         "viewer_round_trip_ms": summary(round_trip),
         "target_met": p99 is not None and p99 <= settings.target_p99_ms,
     }
-
-
-async def _wait(predicate: Any, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def render_lines(result: dict[str, Any]) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from gateway.app import Gateway
 from gateway.config import parse_config
+from tests.rig.net import free_port
 
 GatewayFactory = Callable[..., Awaitable["RunningGateway"]]
 
@@ -23,12 +23,6 @@ class RunningGateway:
 
     def hub(self, name: str):
         return self.gateway.hubs[name]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
