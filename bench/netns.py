@@ -18,16 +18,17 @@ def in_private_netns() -> bool:
     return os.environ.get(MARKER) == "1"
 
 
-def reexec_in_netns() -> None:
-    """Replace this process with itself under `unshare --net` (needs root); no return."""
+def reexec_in_netns(module: str = "bench", argv: list[str] | None = None) -> None:
+    """Replace this process with `python -m <module> <argv>` under `unshare --net`
+    (needs root); no return."""
     if os.geteuid() != 0:
-        sys.exit("bench: needs root to create a network namespace (unshare --net)")
+        sys.exit(f"{module}: needs root to create a network namespace (unshare --net)")
     unshare = shutil.which("unshare")
     if unshare is None:
-        sys.exit("bench: `unshare` (util-linux) is not installed")
+        sys.exit(f"{module}: `unshare` (util-linux) is not installed")
     os.environ[MARKER] = "1"
-    argv = [unshare, "--net", "--", sys.executable, "-m", "bench", *sys.argv[1:]]
-    os.execv(unshare, argv)
+    args = sys.argv[1:] if argv is None else argv
+    os.execv(unshare, [unshare, "--net", "--", sys.executable, "-m", module, *args])
 
 
 def bring_up_loopback() -> None:

@@ -28,8 +28,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-import shutil
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.netns import MARKER, bring_up_loopback, in_private_netns
+from bench.netns import bring_up_loopback, in_private_netns, reexec_in_netns
 from bench.procs import RIG_CPUS, Child, Children, venv_python
 from bench.stats import summary
 from tests.rig.net import free_port
@@ -244,18 +242,6 @@ def render_lines(result: dict[str, Any]) -> list[str]:
 # --- entry point ------------------------------------------------------------------------
 
 
-def _reexec_in_netns(argv: list[str]) -> None:
-    """Like bench.netns.reexec_in_netns, for this module (no return)."""
-    if os.geteuid() != 0:
-        sys.exit("bench.ptz_browser_latency: needs root for a network namespace (unshare --net)")
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        sys.exit("bench.ptz_browser_latency: `unshare` (util-linux) is not installed")
-    os.environ[MARKER] = "1"
-    args = [unshare, "--net", "--", sys.executable, "-m", "bench.ptz_browser_latency", *argv]
-    os.execv(unshare, args)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m bench.ptz_browser_latency")
@@ -267,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_device_main(args.device))
         return 0
     if not in_private_netns():
-        _reexec_in_netns(argv)
+        reexec_in_netns("bench.ptz_browser_latency", argv)
     bring_up_loopback()
     logging.basicConfig(level=logging.WARNING)
     settings = BrowserLatencySettings(presses=max(30, args.presses))

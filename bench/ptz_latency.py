@@ -20,8 +20,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
-import shutil
 import sys
 import tempfile
 import time
@@ -29,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.netns import MARKER, bring_up_loopback, in_private_netns
+from bench.netns import bring_up_loopback, in_private_netns, reexec_in_netns
 from bench.procs import RIG_CPUS, Child, Children, venv_python
 from bench.stats import summary
 from tests.rig.net import free_port
@@ -73,7 +71,9 @@ async def _device_main() -> None:
 # --- the measurement --------------------------------------------------------------------
 
 
-async def _arrival(device: Child, operation: str, after: float, timeout: float = 10.0) -> float:
+async def device_arrival(
+    device: Child, operation: str, after: float, timeout: float = 10.0
+) -> float:
     """The device's arrival time of the next `operation` request made after `after`
     (skipping others, e.g. an automatic Stop)."""
     while True:
@@ -137,7 +137,7 @@ async def measure_ptz_latency(
                     if t.command == command["cmd"] and sent <= t.received_at <= replied
                 )
                 operation = "ContinuousMove" if command["cmd"] == "move" else "Stop"
-                arrived = await _arrival(device, operation, timing.received_at)
+                arrived = await device_arrival(device, operation, timing.received_at)
                 if i < settings.warmup:
                     continue
                 wire.append((arrived - timing.received_at) * 1000)
@@ -186,18 +186,6 @@ def render_lines(result: dict[str, Any]) -> list[str]:
 # --- entry point ------------------------------------------------------------------------
 
 
-def _reexec_in_netns(argv: list[str]) -> None:
-    """Like bench.netns.reexec_in_netns, for this module (no return)."""
-    if os.geteuid() != 0:
-        sys.exit("bench.ptz_latency: needs root to create a network namespace (unshare --net)")
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        sys.exit("bench.ptz_latency: `unshare` (util-linux) is not installed")
-    os.environ[MARKER] = "1"
-    args = [unshare, "--net", "--", sys.executable, "-m", "bench.ptz_latency", *argv]
-    os.execv(unshare, args)
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m bench.ptz_latency", description=__doc__)
@@ -209,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_device_main())
         return 0
     if not in_private_netns():
-        _reexec_in_netns(argv)
+        reexec_in_netns("bench.ptz_latency", argv)
     bring_up_loopback()
     result = asyncio.run(measure_ptz_latency(PtzLatencySettings(commands=args.commands)))
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from gateway import __version__
 from gateway.config import CameraConfig, Config
 from gateway.http.keys import PTZ_BACKENDS, PTZ_CONTROLLERS
 from gateway.http.server import make_app
@@ -20,6 +21,7 @@ from gateway.hub import CameraHub
 from gateway.ptz.backend import PtzBackend, PtzError
 from gateway.ptz.controller import DEFAULT_COMMAND_TIMEOUT_S, PtzController
 from gateway.rtsp.url import redact
+from gateway.snapshot import Snapshotter
 from gateway.sources.base import Source
 from gateway.sources.demo import DemoSource
 from gateway.webrtc.codecs import register_h264_profiles
@@ -27,6 +29,7 @@ from gateway.webrtc.ice_filter import install_candidate_filter
 from gateway.webrtc.session import WhepSessions
 
 if TYPE_CHECKING:
+    from gateway.mqtt.bridge import MqttBridge
     from gateway.onvif.session import OnvifSession
 
 log = logging.getLogger("camgate")
@@ -75,6 +78,9 @@ class Gateway:
     ptz_backends: dict[str, PtzBackend] = field(default_factory=dict)
     # One per backend: serialises, coalesces and ends every move (docs/ptz.md).
     ptz_controllers: dict[str, PtzController] = field(default_factory=dict)
+    # JPEG snapshots per camera, shared by HTTP and MQTT.
+    snapshotters: dict[str, Snapshotter] = field(default_factory=dict)
+    mqtt: MqttBridge | None = None
     _ptz_loads: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     @classmethod
@@ -96,6 +102,7 @@ class Gateway:
                 description=camera_description(cam),
             )
         ptz_controllers = _ptz_controllers(config, ptz_backends)
+        snapshotters = {name: Snapshotter(hub) for name, hub in hubs.items()}
         return cls(
             config=config,
             hubs=hubs,
@@ -103,10 +110,12 @@ class Gateway:
             onvif_sessions=onvif_sessions,
             ptz_backends=ptz_backends,
             ptz_controllers=ptz_controllers,
+            snapshotters=snapshotters,
+            mqtt=_mqtt_bridge(config, hubs, snapshotters, ptz_backends, ptz_controllers),
         )
 
     def make_app(self, web_root: Path | None = None) -> web.Application:
-        app = make_app(self.hubs, self.sessions, web_root)
+        app = make_app(self.hubs, self.sessions, web_root, self.snapshotters)
         app[PTZ_BACKENDS] = self.ptz_backends
         app[PTZ_CONTROLLERS] = self.ptz_controllers
         return app
@@ -124,10 +133,14 @@ class Gateway:
         host, port = self.config.listen
         site = web.TCPSite(self.runner, host, port, reuse_address=True)
         await site.start()
+        if self.mqtt is not None:
+            self.mqtt.start()  # connects in the background: a missing broker stops nothing
         return [s.getsockname()[:2] for s in site._server.sockets]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
         """Close every viewer, tear down every camera session, stop HTTP."""
+        if self.mqtt is not None:
+            await self.mqtt.close()
         await self.sessions.close_all()
         for task in self._ptz_loads:
             task.cancel()
@@ -152,6 +165,37 @@ def _onvif_parts(config: Config) -> tuple[dict[str, OnvifSession], dict[str, Ptz
 
     sessions = {cam.name: OnvifSession(cam.onvif, cam.name) for cam in cameras if cam.onvif}
     return sessions, {name: OnvifPtz(session) for name, session in sessions.items()}
+
+
+def camera_model(camera: CameraConfig) -> str:
+    """What kind of camera it is, in words (Home Assistant's device model)."""
+    if camera.is_demo:
+        return "Demo camera"
+    return "ONVIF camera" if camera.onvif is not None else "RTSP camera"
+
+
+def _mqtt_bridge(
+    config: Config,
+    hubs: dict[str, CameraHub],
+    snapshotters: dict[str, Snapshotter],
+    backends: dict[str, PtzBackend],
+    controllers: dict[str, PtzController],
+) -> MqttBridge | None:
+    if config.mqtt is None:
+        return None
+    from gateway.mqtt.bridge import MqttBridge, MqttCamera
+
+    cameras = {
+        cam.name: MqttCamera(
+            hub=hubs[cam.name],
+            snapshotter=snapshotters[cam.name],
+            model=camera_model(cam),
+            controller=controllers.get(cam.name),
+            backend=backends.get(cam.name),
+        )
+        for cam in config.cameras
+    }
+    return MqttBridge(config.mqtt, cameras, version=__version__)
 
 
 def _ptz_controllers(config: Config, backends: dict[str, PtzBackend]) -> dict[str, PtzController]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -109,11 +110,40 @@ class PtzSettings:
 
 
 @dataclass(frozen=True)
+class MqttTls:
+    """TLS to the broker. No files: the system's CA store verifies the broker."""
+
+    ca: str | None = None  # CA bundle that signed the broker's certificate
+    cert: str | None = None  # client certificate (brokers that authenticate by certificate)
+    key: str | None = None
+    insecure: bool = False  # skip hostname verification (self-signed test brokers)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in repr, logs or errors
+    tls: MqttTls | None = None
+    client_id: str = "camgate"
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    keepalive_s: int = 60
+    topic_prefix: str = "camgate"
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    snapshot_interval_s: float = 0.0  # 0: snapshots only on request
+    move_speed: float = 0.5  # MOVE_* / ZOOM_* speed, a fraction of the camera's maximum
+    move_timeout_s: float = 10.0  # a MOVE_* without STOP ends after this
+
+
+@dataclass(frozen=True)
 class Config:
     cameras: tuple[CameraConfig, ...]
     listen: tuple[str, int] = DEFAULT_LISTEN
     webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)
     ptz: PtzSettings = field(default_factory=PtzSettings)
+    mqtt: MqttConfig | None = None
     log_level: str = "info"
 
 
@@ -149,7 +179,7 @@ def parse_config(text: str, origin: str = "config") -> Config:
 
 
 def _config(data: dict[str, Any]) -> Config:
-    _reject_unknown(data, "", {"cameras", "listen", "webrtc", "ptz", "log_level"})
+    _reject_unknown(data, "", {"cameras", "listen", "webrtc", "ptz", "mqtt", "log_level"})
     cameras_raw = data.get("cameras")
     if cameras_raw is None:
         raise ConfigError("cameras: missing (list at least one camera)")
@@ -169,7 +199,10 @@ def _config(data: dict[str, Any]) -> Config:
     )
     webrtc = _webrtc(_mapping(data.get("webrtc", {}), "webrtc"))
     ptz = _ptz(_mapping(data.get("ptz", {}), "ptz"))
-    return Config(cameras=cameras, listen=listen, webrtc=webrtc, ptz=ptz, log_level=log_level)
+    mqtt = _mqtt(_mapping(data["mqtt"], "mqtt")) if data.get("mqtt") is not None else None
+    return Config(
+        cameras=cameras, listen=listen, webrtc=webrtc, ptz=ptz, mqtt=mqtt, log_level=log_level
+    )
 
 
 def _ptz(data: dict[str, Any]) -> PtzSettings:
@@ -179,6 +212,104 @@ def _ptz(data: dict[str, Any]) -> PtzSettings:
         deadman_s=_number(data.get("deadman", d.deadman_s), "ptz.deadman", 0.2, 10.0),
         max_move_s=_number(data.get("max_move", d.max_move_s), "ptz.max_move", 1.0, 600.0),
     )
+
+
+MQTT_KEYS = {
+    "host",
+    "port",
+    "username",
+    "password",
+    "tls",
+    "client_id",
+    "protocol",
+    "keepalive",
+    "topic_prefix",
+    "discovery",
+    "discovery_prefix",
+    "snapshot_interval",
+    "move_speed",
+    "move_timeout",
+}
+
+
+def _mqtt(data: dict[str, Any]) -> MqttConfig:
+    _reject_unknown(data, "mqtt", MQTT_KEYS)
+    d = MqttConfig(host="")
+    host = _required_str(data, "host", "mqtt")
+    if "://" in host or "/" in host:
+        raise ConfigError("mqtt.host: must be a host name or IP address, not a URL")
+    tls = _mqtt_tls(data.get("tls", False))
+    default_port = 8883 if tls is not None else 1883
+    port = int(_number(data.get("port", default_port), "mqtt.port", 1, 65535, integer=True))
+    username, password = (
+        _secret_str(data, "username", "mqtt"),
+        _secret_str(data, "password", "mqtt"),
+    )
+    if password is not None and not username:
+        raise ConfigError("mqtt.password: needs `username` too")
+    # Brokers disconnect the older of two clients with one id: default to a per-host id.
+    client_id = _optional_str(data, "client_id", "mqtt") or f"camgate-{socket.gethostname()}"[:64]
+    if not 1 <= len(client_id) <= 64 or not client_id.isprintable():
+        raise ConfigError("mqtt.client_id: must be 1-64 printable characters")
+    protocol = str(data.get("protocol", d.protocol))  # YAML reads `5` as a number
+    if protocol not in ("3.1.1", "5"):
+        raise ConfigError(f"mqtt.protocol: {protocol!r} is not one of 3.1.1, 5")
+    keepalive = _number(data.get("keepalive", d.keepalive_s), "mqtt.keepalive", 5, 3600, True)
+    return MqttConfig(
+        host=host.removeprefix("[").removesuffix("]"),
+        port=port,
+        username=username or None,
+        password=password if username else None,
+        tls=tls,
+        client_id=client_id,
+        protocol=protocol,  # type: ignore[arg-type]
+        keepalive_s=int(keepalive),
+        topic_prefix=_topic_prefix(data.get("topic_prefix", d.topic_prefix), "mqtt.topic_prefix"),
+        discovery=_bool(data.get("discovery", d.discovery), "mqtt.discovery"),
+        discovery_prefix=_topic_prefix(
+            data.get("discovery_prefix", d.discovery_prefix), "mqtt.discovery_prefix"
+        ),
+        snapshot_interval_s=_number(
+            data.get("snapshot_interval", 0), "mqtt.snapshot_interval", 0, 86400
+        ),
+        move_speed=_number(data.get("move_speed", d.move_speed), "mqtt.move_speed", 0.01, 1),
+        move_timeout_s=_number(
+            data.get("move_timeout", d.move_timeout_s), "mqtt.move_timeout", 0.1, 60
+        ),
+    )
+
+
+def _mqtt_tls(value: Any) -> MqttTls | None:
+    """`tls: true` (system CAs), `tls: false`/absent, or a mapping of files."""
+    if isinstance(value, bool):
+        return MqttTls() if value else None
+    data = _mapping(value, "mqtt.tls")
+    _reject_unknown(data, "mqtt.tls", {"ca", "cert", "key", "insecure"})
+    files = {k: _optional_str(data, k, "mqtt.tls") for k in ("ca", "cert", "key")}
+    for k, path in files.items():
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"mqtt.tls.{k}: {path!r} is not a readable file")
+    if files["key"] and not files["cert"]:
+        raise ConfigError("mqtt.tls.key: needs `cert` too")
+    return MqttTls(
+        ca=files["ca"],
+        cert=files["cert"],
+        key=files["key"],
+        insecure=_bool(data.get("insecure", False), "mqtt.tls.insecure"),
+    )
+
+
+def _topic_prefix(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip("/"):
+        raise ConfigError(f"{key}: must be a non-empty topic such as 'camgate'")
+    if any(c in value for c in "+#\0") or value.startswith("$"):
+        raise ConfigError(f"{key}: {value!r} must not contain +, #, NUL or start with $")
+    if value != value.strip("/") or "//" in value or len(value) > 128:
+        raise ConfigError(
+            f"{key}: {value!r} must not start or end with '/', contain '//', "
+            "or be longer than 128 characters"
+        )
+    return value
 
 
 def _camera(data: dict[str, Any], key: str) -> CameraConfig:

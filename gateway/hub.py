@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -95,6 +95,9 @@ class CameraHub:
         self._linger_s = linger_s
         self._clock = clock
         self._subscriptions: set[Subscription] = set()
+        self._holds = 0  # non-viewer users keeping the camera connected (snapshots)
+        self._keyframe_waiters: list[asyncio.Future[AccessUnit]] = []
+        self._listeners: list[Callable[[], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._linger_handle: asyncio.TimerHandle | None = None
         self._source: Source | None = None
@@ -160,14 +163,59 @@ class CameraHub:
         sub = Subscription(self._gop.frames, on_first_get=self._on_viewer_started)
         self._subscriptions.add(sub)
         self.start()
+        self._notify()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         if sub in self._subscriptions:
             self._subscriptions.discard(sub)
             self.dropped_frames_closed += sub.dropped
+            self._notify()
         sub.close()
-        if not self._subscriptions and not self._preload and self.running:
+        self._linger_if_unused()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep the camera connected without being a viewer (e.g. to take a snapshot);
+        the usual linger applies after the last user leaves."""
+        self._holds += 1
+        self.start()
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            self._linger_if_unused()
+
+    async def keyframe(self, timeout: float) -> AccessUnit:
+        """The latest IDR picture (with SPS/PPS): the cached one, else the next to arrive.
+        Call inside hold() when the camera may be idle. Raises TimeoutError."""
+        frames = self._gop.frames()
+        if frames and frames[0].keyframe:
+            return frames[0]
+        waiter: asyncio.Future[AccessUnit] = asyncio.get_running_loop().create_future()
+        self._keyframe_waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            if waiter in self._keyframe_waiters:
+                self._keyframe_waiters.remove(waiter)
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """`listener()` runs on every change of state or viewer count."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # a listener's bug must not break the camera
+                log.exception("camera %s: change listener failed", self.name)
+
+    def _in_use(self) -> bool:
+        return bool(self._subscriptions or self._holds or self._preload)
+
+    def _linger_if_unused(self) -> None:
+        if not self._in_use() and self.running:
             self._cancel_linger()
             self._linger_handle = asyncio.get_running_loop().call_later(
                 self._linger_s, self._linger_expired
@@ -205,7 +253,7 @@ class CameraHub:
 
     def _linger_expired(self) -> None:
         self._linger_handle = None
-        if not self._subscriptions and not self._preload:
+        if not self._in_use():
             log.info("camera %s: no viewers, closing the upstream connection", self.name)
             spawn(self.stop(), f"stop-camera:{self.name}")
 
@@ -268,6 +316,11 @@ class CameraHub:
         self.keyframes_received += unit.keyframe
         self._rate.add(self._clock(), unit.size)
         self._gop.add(unit)
+        if unit.keyframe and self._keyframe_waiters:
+            waiters, self._keyframe_waiters = self._keyframe_waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(unit)
         if self._state is not CameraState.LIVE and unit.keyframe:
             self._ever_live = True
             self._consecutive_failures = 0
@@ -299,6 +352,7 @@ class CameraHub:
         if state is not self._state:
             log.info("camera %s: %s", self.name, state.value)
             self._state = state
+            self._notify()
 
     # --- reporting --------------------------------------------------------------------
 

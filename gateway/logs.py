@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections.abc import Callable
 
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 
@@ -22,6 +24,38 @@ class RedactingFilter(logging.Filter):
         if clean != message:
             record.msg, record.args = clean, None
         return True
+
+
+class LogThrottle:
+    """Warnings from one noisy outside source (e.g. junk MQTT payloads): at most `burst`
+    lines per `window_s`, then one line saying how many were left out."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        burst: int = 10,
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger = logger
+        self.burst = burst
+        self.window_s = window_s
+        self._clock = clock
+        self._window_start = -window_s
+        self._logged = 0
+        self.suppressed = 0
+
+    def warning(self, msg: str, *args: object) -> None:
+        now = self._clock()
+        if now - self._window_start >= self.window_s:
+            if self.suppressed:
+                self.logger.warning("(%d similar messages were not logged)", self.suppressed)
+            self._window_start, self._logged, self.suppressed = now, 0, 0
+        if self._logged < self.burst:
+            self._logged += 1
+            self.logger.warning(msg, *args)
+        else:
+            self.suppressed += 1
 
 
 def setup_logging(level: str) -> None:

@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.hub import CameraHub
 from gateway.ptz.backend import PtzBackend
 from gateway.ptz.controller import PtzController
+from gateway.snapshot import Snapshotter
 from gateway.webrtc.session import WhepSessions
 
 HUBS = web.AppKey("hubs", dict[str, CameraHub])
@@ -19,3 +20,5 @@ WEB_ROOT = web.AppKey("web_root", Path)
 PTZ_BACKENDS = web.AppKey("ptz_backends", dict[str, PtzBackend])
 # One PtzController per camera with a backend: every PTZ command goes through it.
 PTZ_CONTROLLERS = web.AppKey("ptz_controllers", dict[str, PtzController])
+# One per camera: JPEG snapshots of the latest keyframe (HTTP and MQTT share them).
+SNAPSHOTTERS = web.AppKey("snapshotters", dict[str, Snapshotter])

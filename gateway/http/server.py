@@ -9,10 +9,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.http import api, discover, ptz, static, whep
+from gateway.http import api, discover, ptz, snapshot, static, whep
 from gateway.http.errors import error_response
-from gateway.http.keys import HUBS, SESSIONS, STARTED, WEB_ROOT
+from gateway.http.keys import HUBS, SESSIONS, SNAPSHOTTERS, STARTED, WEB_ROOT
 from gateway.hub import CameraHub
+from gateway.snapshot import Snapshotter
 from gateway.webrtc.session import WhepSessions
 
 log = logging.getLogger("camgate.http")
@@ -40,16 +41,23 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def make_app(
-    hubs: dict[str, CameraHub], sessions: WhepSessions, web_root: Path | None = None
+    hubs: dict[str, CameraHub],
+    sessions: WhepSessions,
+    web_root: Path | None = None,
+    snapshotters: dict[str, Snapshotter] | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
     app[HUBS] = hubs
     app[SESSIONS] = sessions
+    if snapshotters is None:
+        snapshotters = {name: Snapshotter(hub) for name, hub in hubs.items()}
+    app[SNAPSHOTTERS] = snapshotters
     app[STARTED] = time.monotonic()
     app[WEB_ROOT] = web_root or static.find_web_root()
     api.add_routes(app)
     whep.add_routes(app)
     ptz.add_routes(app)
+    snapshot.add_routes(app)
     discover.add_routes(app)
     static.add_routes(app)
     return app

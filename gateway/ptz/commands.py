@@ -244,7 +244,7 @@ def parse_command(data: bytes | str | object) -> tuple[CommandId, PtzCommand]:
     if isinstance(data, bytes | bytearray | memoryview):
         data = _decode(bytes(data))
     if isinstance(data, str):
-        data = _load(data)
+        data = load_message(data)
     if not isinstance(data, dict):
         raise CommandError("a command must be a JSON object")
     id = _client_id(data)
@@ -263,7 +263,8 @@ def _decode(raw: bytes) -> str:
         raise CommandError("message is not UTF-8 text") from None
 
 
-def _load(text: str) -> object:
+def load_message(text: str) -> object:
+    """Strict JSON: size-capped, no duplicate keys, no NaN/Infinity. Raises CommandError."""
     # Characters are 1-4 UTF-8 bytes: only count bytes when it could matter.
     if len(text) > MAX_MESSAGE_BYTES or (
         len(text) * 4 > MAX_MESSAGE_BYTES

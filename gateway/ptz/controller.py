@@ -156,6 +156,8 @@ class PtzController:
         self.command_timeout_s = command_timeout_s
         self.timings: deque[CommandTiming] = deque(maxlen=TIMINGS_KEPT)
         self.on_timing: Callable[[CommandTiming], None] | None = None
+        # Called with the camera's presets each time they are read (e.g. for MQTT discovery).
+        self.on_presets: Callable[[list[Preset]], None] | None = None
         self.commands_sent = 0  # backend calls made (for tests and metrics)
         self._clock = clock
         self._pending: deque[_Job] = deque()
@@ -510,6 +512,8 @@ class PtzController:
         if not outcome.ok:
             return outcome
         self._presets = holder[0]
+        if self.on_presets is not None:
+            self.on_presets(list(self._presets))
         return self._presets
 
     async def _find_preset(self, job: _Job, wanted: str) -> Preset | Outcome:

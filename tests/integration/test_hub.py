@@ -25,8 +25,8 @@ async def test_on_demand_camera_starts_with_first_viewer_and_stops_after_linger(
     assert first.unit.keyframe  # a new viewer always starts on a keyframe
     assert hub.state is CameraState.LIVE and hub.viewers == 1
     hub.unsubscribe(sub)
-    await wait_until(lambda: not hub.running)
-    assert hub.state is CameraState.IDLE and hub.viewers == 0
+    await wait_until(lambda: not hub.running and hub.state is CameraState.IDLE)
+    assert hub.viewers == 0
     await hub.close()
 
 
@@ -90,4 +90,18 @@ async def test_keyframe_requests_are_rate_limited() -> None:
     for _ in range(50):
         hub.request_keyframe()
     assert len(requests) == 1
+    await hub.close()
+
+
+async def test_hold_wakes_the_camera_for_a_keyframe_without_being_a_viewer() -> None:
+    hub = demo_hub(linger_s=0.2)
+    changes: list[tuple[str, int]] = []
+    hub.add_listener(lambda: changes.append((hub.state.value, hub.viewers)))
+    with hub.hold():
+        unit = await hub.keyframe(20)
+        assert unit.keyframe and hub.running and hub.viewers == 0
+        assert unit is await hub.keyframe(20)  # the cached IDR while it is the latest
+    await wait_until(lambda: not hub.running and hub.state is CameraState.IDLE)
+    assert changes[0] == ("connecting", 0) and ("live", 0) in changes
+    assert changes[-1] == ("idle", 0)
     await hub.close()

@@ -171,3 +171,80 @@ def test_ptz_safety_limits() -> None:
     assert parse_config("cameras: [{name: a, source: demo}]").ptz.deadman_s == 1.0
     with pytest.raises(ConfigError, match=r"ptz\.deadman"):
         parse_config("cameras: [{name: a, source: demo}]\nptz: {deadman: 0}")
+
+
+# --- mqtt -------------------------------------------------------------------------------
+
+CAMERAS = "cameras: [{name: a, source: demo}]\n"
+
+
+def test_mqtt_defaults() -> None:
+    config = parse_config(CAMERAS + "mqtt: {host: broker.lan}")
+    mqtt = config.mqtt
+    assert mqtt is not None
+    assert (mqtt.host, mqtt.port, mqtt.protocol, mqtt.tls) == ("broker.lan", 1883, "3.1.1", None)
+    assert (mqtt.topic_prefix, mqtt.discovery, mqtt.discovery_prefix) == (
+        "camgate",
+        True,
+        "homeassistant",
+    )
+    assert mqtt.client_id.startswith("camgate-")
+    assert parse_config(CAMERAS).mqtt is None
+
+
+def test_mqtt_full(tmp_path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    config = parse_config(
+        CAMERAS
+        + f"""mqtt:
+  host: 10.0.0.5
+  username: ha
+  password: "012345"
+  tls: {{ca: {ca}, insecure: true}}
+  client_id: cg1
+  protocol: 5
+  topic_prefix: home/cams
+  discovery: false
+  snapshot_interval: 30
+  move_speed: 0.8
+  move_timeout: 5
+"""
+    )
+    mqtt = config.mqtt
+    assert mqtt is not None
+    assert mqtt.port == 8883 and mqtt.tls is not None and mqtt.tls.ca == str(ca)
+    assert mqtt.tls.insecure and mqtt.protocol == "5" and mqtt.client_id == "cg1"
+    assert (mqtt.topic_prefix, mqtt.discovery, mqtt.snapshot_interval_s) == ("home/cams", False, 30)
+    assert (mqtt.move_speed, mqtt.move_timeout_s) == (0.8, 5)
+    assert "012345" not in repr(config)
+    assert parse_config(CAMERAS + "mqtt: {host: h, tls: true}").mqtt.tls is not None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "message"),
+    [
+        ("{port: 1883}", "mqtt.host: missing"),
+        ("{host: 'mqtt://h'}", "mqtt.host: must be a host name"),
+        ("{host: h, port: 0}", "mqtt.port"),
+        ("{host: h, password: x}", "mqtt.password: needs `username`"),
+        ("{host: h, username: u, password: 1234}", "mqtt.password: must be text"),
+        ("{host: h, protocol: 4}", "mqtt.protocol"),
+        ("{host: h, topic_prefix: 'a/#'}", "mqtt.topic_prefix"),
+        ("{host: h, topic_prefix: '/a'}", "mqtt.topic_prefix"),
+        ("{host: h, topic_prefix: ''}", "mqtt.topic_prefix"),
+        ("{host: h, discovery_prefix: '$SYS'}", "mqtt.discovery_prefix"),
+        ("{host: h, tls: {ca: /nonexistent/ca.pem}}", "mqtt.tls.ca"),
+        ("{host: h, tls: {cafile: x}}", "mqtt.tls.cafile: unknown key"),
+        ("{host: h, move_timeout: 0}", "mqtt.move_timeout"),
+        ("{host: h, move_speed: 2}", "mqtt.move_speed"),
+        ("{host: h, snapshot_interval: -1}", "mqtt.snapshot_interval"),
+        ("{host: h, brokers: [x]}", "mqtt.brokers: unknown key"),
+        ("[h]", "mqtt: must be a mapping"),
+    ],
+)
+def test_mqtt_errors_name_the_key(mqtt: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(CAMERAS + "mqtt: " + mqtt)
+    assert message in str(info.value)
+    assert "1234" not in str(info.value)

@@ -1,0 +1,1 @@
+"""MQTT for home automation: PTZ commands, snapshots, status, Home Assistant discovery."""

@@ -1,0 +1,90 @@
+"""JPEG snapshots: the camera's latest keyframe, decoded once with PyAV and encoded as JPEG.
+
+Never a stream transcode: one IDR picture is decoded per new keyframe, and only when
+someone asks (HTTP, MQTT). The picture is at most one GOP old. Decoding runs in a worker
+thread so the event loop (every viewer's video) never waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+from dataclasses import dataclass
+
+import av
+
+from gateway.hub import CameraHub, CameraState
+from gateway.media.accessunit import AccessUnit
+
+log = logging.getLogger("camgate.snapshot")
+
+# FFmpeg's MJPEG quantiser (2 best .. 31 worst): 4 is visually clean at about 1/10 of
+# the raw size (~100 KB for 1080p).
+JPEG_QSCALE = 4
+DEFAULT_TIMEOUT_S = 15.0  # connect + the camera's next keyframe (GOPs run up to ~10 s)
+
+
+class SnapshotError(Exception):
+    """No picture to be had; the message is safe to show (never a credential)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    jpeg: bytes
+    width: int
+    height: int
+
+
+def keyframe_to_jpeg(unit: AccessUnit, qscale: int = JPEG_QSCALE) -> Snapshot:
+    """Decode one IDR access unit (SPS/PPS in band) and encode it as a baseline JPEG."""
+    decoder = av.CodecContext.create("h264", "r")
+    try:
+        frames = decoder.decode(av.Packet(unit.annexb()))
+        frames += decoder.decode(None)  # a decoder with reorder delay holds the picture
+    except av.FFmpegError as exc:
+        raise SnapshotError(f"the camera's keyframe could not be decoded: {exc}") from None
+    if not frames:
+        raise SnapshotError("the camera's keyframe could not be decoded")
+    picture = frames[0].reformat(format="yuvj420p")  # full-range YUV, as JPEG expects
+    picture.pts = 0
+    encoder = av.CodecContext.create("mjpeg", "w")
+    encoder.width, encoder.height = picture.width, picture.height
+    encoder.pix_fmt = "yuvj420p"
+    encoder.time_base = fractions.Fraction(1, 1)
+    encoder.options = {"qmin": str(qscale), "qmax": str(qscale)}
+    packets = encoder.encode(picture) + encoder.encode(None)
+    return Snapshot(b"".join(bytes(p) for p in packets), picture.width, picture.height)
+
+
+class Snapshotter:
+    """Snapshots of one camera; concurrent requests share one decode per keyframe."""
+
+    def __init__(self, hub: CameraHub, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.hub = hub
+        self.timeout_s = timeout_s
+        self._lock = asyncio.Lock()
+        self._cached: tuple[AccessUnit, Snapshot] | None = None
+        self.decodes = 0  # keyframes decoded (tests, metrics)
+
+    async def take(self) -> Snapshot:
+        """The latest keyframe as JPEG; wakes an idle camera for it (then lets it linger).
+        Raises SnapshotError with a readable reason."""
+        timeout = self.timeout_s
+        async with self._lock:
+            with self.hub.hold():
+                try:
+                    unit = await self.hub.keyframe(timeout)
+                except TimeoutError:
+                    raise SnapshotError(self._no_picture_reason(timeout)) from None
+            if self._cached is not None and self._cached[0] is unit:
+                return self._cached[1]
+            snapshot = await asyncio.to_thread(keyframe_to_jpeg, unit)
+            self.decodes += 1
+            self._cached = (unit, snapshot)
+            return snapshot
+
+    def _no_picture_reason(self, timeout: float) -> str:
+        if self.hub.state is not CameraState.LIVE and self.hub.error:
+            return f"camera {self.hub.name} is {self.hub.state.value}: {self.hub.error}"
+        return f"no keyframe from camera {self.hub.name} within {timeout:g} s"
