@@ -105,17 +105,18 @@ async def rtsp_server(netns: NetNamespace | None) -> AsyncIterator[RtspServerFac
         await server.stop()
 
 
-MosquittoFactory = Callable[[], Awaitable[Mosquitto]]
+MosquittoFactory = Callable[..., Awaitable[Mosquitto]]
 
 
 @pytest.fixture
 async def mosquitto(netns: NetNamespace | None, tmp_path: Path) -> AsyncIterator[MosquittoFactory]:
-    """`broker = await mosquitto()`: broker.host, broker.port, await broker.stop()/start()."""
+    """`broker = await mosquitto(users=..., tls=...)`: broker.host, broker.port,
+    await broker.stop()/start()."""
     prereq.require_program("mosquitto")
     brokers: list[Mosquitto] = []
 
-    async def start() -> Mosquitto:
-        broker = Mosquitto(tmp_path / f"mosquitto-{len(brokers)}")
+    async def start(**options: Any) -> Mosquitto:
+        broker = Mosquitto(tmp_path / f"mosquitto-{len(brokers)}", **options)
         brokers.append(broker)
         await broker.start()
         return broker

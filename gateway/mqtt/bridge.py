@@ -23,7 +23,13 @@ import aiomqtt
 from gateway.config import MqttConfig
 from gateway.hub import CameraHub
 from gateway.logs import LogThrottle
-from gateway.mqtt.connection import OFFLINE, ONLINE, ack_promptly, make_client
+from gateway.mqtt.connection import (
+    OFFLINE,
+    ONLINE,
+    ack_promptly,
+    describe_failure,
+    make_client,
+)
 from gateway.mqtt.discovery import CameraFacts, camera_of, desired_configs
 from gateway.mqtt.payloads import camera_state, parse_ptz_payload, show_payload
 from gateway.mqtt.topics import Inbound, Topics
@@ -115,7 +121,7 @@ class MqttBridge:
                 if self.connected.is_set():
                     log.warning("MQTT: lost the broker at %s: %s", where, exc)
                 else:
-                    log.warning("MQTT: cannot reach the broker at %s: %s", where, exc)
+                    log.warning("MQTT: cannot connect to %s: %s", where, describe_failure(exc))
             finally:
                 self._disconnected()
             delay = backoff * random.uniform(0.8, 1.2)

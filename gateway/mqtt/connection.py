@@ -63,3 +63,19 @@ def tls_context(tls: MqttTls) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+# CONNACK codes for "who are you?": 3.1.1 (4, 5) and 5 (134, 135).
+AUTH_REFUSED = {4, 5, 134, 135}
+
+
+def describe_failure(exc: aiomqtt.MqttError) -> str:
+    """Why a connection failed, pointing at the config key to fix where there is one."""
+    rc = getattr(exc, "rc", None)
+    code = rc.value if hasattr(rc, "value") else rc
+    if code in AUTH_REFUSED:
+        return f"the broker refused the user name or password (mqtt.username/password): {exc}"
+    text = str(exc)
+    if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
+        return f"TLS failed (mqtt.tls): {text}"
+    return text

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from gateway.ptz.commands import CommandError
 from tests.conftest import MosquittoFactory
 from tests.integration.conftest import GatewayFactory, RunningGateway
 from tests.rig import ha_schema
+from tests.rig.certs import make_server_certificate
 from tests.rig.mosquitto import Mosquitto
 from tests.rig.mqtt_probe import MqttProbe, Seen
 from tests.rig.net import free_port
@@ -468,3 +470,53 @@ async def test_garbage_on_every_topic_is_refused_never_fatal(
         assert r.status == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not [m for m in probe.seen if m.topic == "camgate/plain/snapshot"]
+
+
+# --- broker security ----------------------------------------------------------------------
+
+
+async def test_tls_and_password_broker(
+    mosquitto: MosquittoFactory,
+    start_gateway: GatewayFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    certs = make_server_certificate(tmp_path / "certs")
+    secret = "p@ss w0rd:/#"
+    broker = await mosquitto(users={"camgate": secret, "probe": "probe-pw"}, tls=certs)
+    cameras = [{"name": "cam", "source": "demo", "demo": SMALL_DEMO}]
+    base = {"host": broker.host, "port": broker.port, "username": "camgate", "password": secret}
+    trusting = ssl.create_default_context(cafile=str(certs.ca))
+    async with MqttProbe(
+        broker.host, broker.port, username="probe", password="probe-pw", tls=trusting
+    ) as probe:
+        await probe.subscribe("camgate/#")
+        verified = {**base, "client_id": "cg-ca", "tls": {"ca": str(certs.ca)}}
+        gw = await start_gateway(cameras=cameras, mqtt=verified)
+        await probe.wait("camgate/available", lambda m: m.text == "online")
+        await gw.gateway.stop()
+
+        # Encrypted without checking the certificate: an explicit choice.
+        insecure = {**base, "client_id": "cg-insecure", "tls": {"insecure": True}}
+        gw = await start_gateway(cameras=cameras, mqtt=insecure)
+        assert gw.gateway.mqtt is not None
+        await asyncio.wait_for(gw.gateway.mqtt.connected.wait(), 30)
+        await gw.gateway.stop()
+
+    def refused(why: str) -> bool:
+        return any(
+            "MQTT: cannot connect" in r.getMessage() and why in r.getMessage()
+            for r in caplog.records
+        )
+
+    # The system's CAs don't know this broker: refused, and said so.
+    untrusted = {**base, "client_id": "cg-untrusted", "tls": True}
+    gw = await start_gateway(cameras=cameras, mqtt=untrusted)
+    await wait_until(lambda: refused("TLS failed (mqtt.tls)"), timeout=30)
+    # A wrong password is refused by the broker; no password ever reaches the log.
+    wrong = {**base, "client_id": "cg-wrong", "password": "not it", "tls": {"ca": str(certs.ca)}}
+    gw = await start_gateway(cameras=cameras, mqtt=wrong)
+    await wait_until(lambda: refused("refused the user name or password"), timeout=30)
+    assert gw.gateway.mqtt is not None and gw.gateway.mqtt.connections == 0
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert secret not in logged and "not it" not in logged

@@ -7,8 +7,10 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
+from tests.rig.certs import ServerCertificate
 from tests.rig.net import free_port, wait_port
 
 READY_TIMEOUT_S = 10.0
@@ -16,10 +18,22 @@ STOP_TIMEOUT_S = 10.0
 
 
 class Mosquitto:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    """`users`: name -> password (anonymous clients are then refused); `tls`: serve TLS
+    with this certificate instead of plain TCP."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        users: dict[str, str] | None = None,
+        tls: ServerCertificate | None = None,
+    ) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.workdir = workdir
+        self.users = users
+        self.tls = tls
         self.config_path = workdir / "mosquitto.conf"
         self.log_path = workdir / "mosquitto.log"
         self._proc: asyncio.subprocess.Process | None = None
@@ -34,15 +48,27 @@ class Mosquitto:
 
     def _write_config(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        access = "allow_anonymous true\n"
+        if self.users is not None:
+            passwords = self.workdir / "passwords"
+            passwords.write_text("")
+            passwords.chmod(0o600)
+            for user, password in self.users.items():  # -b: any character in a password
+                subprocess.run(
+                    ["mosquitto_passwd", "-b", str(passwords), user, password],
+                    check=True,
+                    timeout=30,
+                )
+            access = f"allow_anonymous false\npassword_file {passwords}\n"
+        if self.tls is not None:
+            access += f"cafile {self.tls.ca}\ncertfile {self.tls.cert}\nkeyfile {self.tls.key}\n"
         self.config_path.write_text(
-            f"listener {self.port} {self.host}\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
+            f"listener {self.port} {self.host}\n" + access + "persistence false\n"
             "log_dest stderr\n"
             "log_type error\nlog_type warning\nlog_type notice\n"
             # As root it would switch to user mosquitto, which clears the parent-death
             # signal set by _die_with_parent().
-            + ("user root\n" if os.geteuid() == 0 else "")
+             + ("user root\n" if os.geteuid() == 0 else "")
         )
 
     async def start(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +26,18 @@ class Seen:
 
 
 class MqttProbe:
-    def __init__(self, host: str, port: int, *, client_id: str = "probe") -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        client_id: str = "probe",
+        username: str | None = None,
+        password: str | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.host, self.port, self.client_id = host, port, client_id
+        self.username, self.password, self.tls = username, password, tls
         self.seen: list[Seen] = []
         self._changed = asyncio.Condition()
         self._client: aiomqtt.Client | None = None
@@ -35,7 +46,15 @@ class MqttProbe:
 
     async def __aenter__(self) -> MqttProbe:
         self._client = await self._stack.enter_async_context(
-            aiomqtt.Client(self.host, self.port, identifier=self.client_id, timeout=10)
+            aiomqtt.Client(
+                self.host,
+                self.port,
+                identifier=self.client_id,
+                username=self.username,
+                password=self.password,
+                tls_context=self.tls,
+                timeout=10,
+            )
         )
         self._reader = asyncio.create_task(self._read())
         return self
