@@ -77,6 +77,7 @@ async def measure_mqtt_latency(
         onvif = {"host": "127.0.0.1", "port": port, "username": USER, "password": PASSWORD}
         config = {
             "listen": f"127.0.0.1:{free_port()}",
+            "auth": False,
             "cameras": [{"name": "cam", "source": UNUSED_RTSP, "onvif": onvif, "preload": True}],
             "mqtt": {"host": "127.0.0.1", "port": broker_port, "client_id": "camgate-bench"},
         }

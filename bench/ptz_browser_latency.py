@@ -150,6 +150,7 @@ async def measure_browser_ptz_latency(
             onvif = {"host": "127.0.0.1", "port": port, "username": USER, "password": PASSWORD}
             config = {
                 "listen": f"127.0.0.1:{listen}",
+                "auth": False,
                 "webrtc": {"candidates": {"addresses": ["127.0.0.1"]}},
                 "cameras": [{"name": "cam", "onvif": onvif, "preload": True}],
             }

@@ -109,6 +109,7 @@ async def measure_ptz_latency(
         listen = free_port()
         config = {
             "listen": f"127.0.0.1:{listen}",
+            "auth": False,
             "webrtc": {"candidates": {"addresses": ["127.0.0.1"]}},
             "cameras": [{"name": "cam", "source": UNUSED_RTSP, "onvif": onvif, "preload": True}],
         }

@@ -19,6 +19,7 @@ TARGET_PORTS = {CAMGATE: 18080, BASELINE: 18081}
 CAMGATE_CONFIG = """\
 listen: 127.0.0.1:{port}
 log_level: warning
+auth: false             # benchmark viewers use no account
 webrtc:
   ice_servers: []
   candidates:

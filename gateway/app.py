@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from gateway import __version__
+from gateway.auth.service import Authenticator
 from gateway.config import CameraConfig, Config
-from gateway.http.keys import PTZ_BACKENDS, PTZ_CONTROLLERS
+from gateway.http.keys import MQTT_STATE, PTZ_BACKENDS, PTZ_CONTROLLERS
 from gateway.http.server import make_app
 from gateway.hub import CameraHub
 from gateway.ptz.backend import PtzBackend, PtzError
@@ -24,6 +25,7 @@ from gateway.rtsp.url import redact
 from gateway.snapshot import Snapshotter
 from gateway.sources.base import Source
 from gateway.sources.demo import DemoSource
+from gateway.tls import TlsError, server_context
 from gateway.webrtc.codecs import register_h264_profiles
 from gateway.webrtc.ice_filter import install_candidate_filter
 from gateway.webrtc.session import WhepSessions
@@ -81,6 +83,7 @@ class Gateway:
     # JPEG snapshots per camera, shared by HTTP and MQTT.
     snapshotters: dict[str, Snapshotter] = field(default_factory=dict)
     mqtt: MqttBridge | None = None
+    auth: Authenticator | None = None
     _ptz_loads: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     @classmethod
@@ -111,13 +114,16 @@ class Gateway:
             ptz_backends=ptz_backends,
             ptz_controllers=ptz_controllers,
             snapshotters=snapshotters,
+            auth=Authenticator(config.auth, config.state_dir),
             mqtt=_mqtt_bridge(config, hubs, snapshotters, ptz_backends, ptz_controllers),
         )
 
     def make_app(self, web_root: Path | None = None) -> web.Application:
-        app = make_app(self.hubs, self.sessions, web_root, self.snapshotters)
+        app = make_app(self.hubs, self.sessions, web_root, self.snapshotters, self.auth)
         app[PTZ_BACKENDS] = self.ptz_backends
         app[PTZ_CONTROLLERS] = self.ptz_controllers
+        if self.mqtt is not None:
+            app[MQTT_STATE] = self.mqtt.connected.is_set
         return app
 
     async def start(self, web_root: Path | None = None) -> list[tuple[str, int]]:
@@ -131,7 +137,10 @@ class Gateway:
         self.runner = web.AppRunner(self.make_app(web_root), access_log=None, handle_signals=False)
         await self.runner.setup()
         host, port = self.config.listen
-        site = web.TCPSite(self.runner, host, port, reuse_address=True)
+        ssl_context = (
+            server_context(self.config.tls, self.config.state_dir) if self.config.tls else None
+        )
+        site = web.TCPSite(self.runner, host, port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
         if self.mqtt is not None:
             self.mqtt.start()  # connects in the background: a missing broker stops nothing
@@ -237,13 +246,22 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         addresses = await gateway.start()
+    except TlsError as exc:
+        log.error("%s", exc)
+        await gateway.stop()
+        return 1
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", *config.listen, exc.strerror or exc)
         await gateway.stop()
         return 1
+    scheme = "https" if config.tls else "http"
     for host, port in addresses:
         shown = f"[{host}]" if ":" in host else host
-        log.info("camgate serving http://%s:%d/ (%d cameras)", shown, port, len(gateway.hubs))
+        log.info("camgate serving %s://%s:%d/ (%d cameras)", scheme, shown, port, len(gateway.hubs))
+    if gateway.auth is not None and gateway.auth.needs_setup:
+        log.info("no admin password yet: the first visitor of the viewer chooses it")
+    elif gateway.auth is not None and not gateway.auth.enabled:
+        log.warning("auth is off: anyone who reaches this port can watch and steer the cameras")
     await stop.wait()
     log.info("shutting down")
     with contextlib.suppress(TimeoutError):

@@ -7,8 +7,11 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from gateway import __version__
+from gateway.auth.commands import add_commands as add_account_commands
+from gateway.auth.commands import run as run_account_command
 from gateway.config import Config, ConfigError, demo_config, load_config, parse_listen
 from gateway.logs import redact_text, setup_logging
 
@@ -27,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen", "-l", metavar="HOST:PORT", help="HTTP address (default 0.0.0.0:8080)"
     )
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--log-format", choices=("text", "json"))
+    parser.add_argument(
+        "--state-dir", metavar="DIR", help="where accounts and certificates are kept"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("file", metavar="FILE")
@@ -44,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="probe from these interfaces (name or IPv4 address; default: all but loopback)",
     )
+    add_account_commands(commands)
     return parser
 
 
@@ -57,10 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config) if args.config else demo_config()
         if args.listen:
             config = replace(config, listen=parse_listen(args.listen, "--listen"))
+        if args.state_dir:
+            config = replace(config, state_dir=Path(args.state_dir).expanduser())
     except ConfigError as exc:
         print(f"camgate: config error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
-    setup_logging(args.log_level or config.log_level)
+    if args.command in ("password", "token"):
+        return run_account_command(args, config.state_dir)
+    setup_logging(args.log_level or config.log_level, args.log_format or config.log_format)
     try:
         return asyncio.run(_serve(config))
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ can fix the file without reading code. Nothing here touches the network.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import socket
 from dataclasses import dataclass, field
@@ -138,13 +139,49 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class AuthConfig:
+    """Who may watch and steer (README "Security")."""
+
+    enabled: bool = True
+    # Set (or reset) the accounts' passwords at start; otherwise the admin password is
+    # chosen on the first visit and kept (hashed) in the state directory.
+    admin_password: str | None = field(default=None, repr=False)
+    viewer_password: str | None = field(default=None, repr=False)
+    session_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """HTTPS for the viewer and API: a certificate and key, or one made and kept by camgate."""
+
+    cert: str | None = None
+    key: str | None = None
+
+    @property
+    def self_signed(self) -> bool:
+        return self.cert is None
+
+
+@dataclass(frozen=True)
 class Config:
     cameras: tuple[CameraConfig, ...]
     listen: tuple[str, int] = DEFAULT_LISTEN
     webrtc: WebRtcConfig = field(default_factory=WebRtcConfig)
     ptz: PtzSettings = field(default_factory=PtzSettings)
     mqtt: MqttConfig | None = None
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    tls: TlsConfig | None = None
+    state_dir: Path = field(default_factory=lambda: default_state_dir())
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+
+
+def default_state_dir() -> Path:
+    """systemd's StateDirectory=, else the XDG state directory of the user."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "camgate"
 
 
 def demo_config() -> Config:
@@ -179,7 +216,22 @@ def parse_config(text: str, origin: str = "config") -> Config:
 
 
 def _config(data: dict[str, Any]) -> Config:
-    _reject_unknown(data, "", {"cameras", "listen", "webrtc", "ptz", "mqtt", "log_level"})
+    _reject_unknown(
+        data,
+        "",
+        {
+            "cameras",
+            "listen",
+            "webrtc",
+            "ptz",
+            "mqtt",
+            "auth",
+            "tls",
+            "state_dir",
+            "log_level",
+            "log_format",
+        },
+    )
     cameras_raw = data.get("cameras")
     if cameras_raw is None:
         raise ConfigError("cameras: missing (list at least one camera)")
@@ -200,9 +252,55 @@ def _config(data: dict[str, Any]) -> Config:
     webrtc = _webrtc(_mapping(data.get("webrtc", {}), "webrtc"))
     ptz = _ptz(_mapping(data.get("ptz", {}), "ptz"))
     mqtt = _mqtt(_mapping(data["mqtt"], "mqtt")) if data.get("mqtt") is not None else None
+    log_format = _choice(data.get("log_format", "text"), "log_format", ("text", "json"))
+    state_dir = _optional_str(data, "state_dir", "config")
     return Config(
-        cameras=cameras, listen=listen, webrtc=webrtc, ptz=ptz, mqtt=mqtt, log_level=log_level
+        cameras=cameras,
+        listen=listen,
+        webrtc=webrtc,
+        ptz=ptz,
+        mqtt=mqtt,
+        auth=_auth(data.get("auth", {})),
+        tls=_tls(data.get("tls")),
+        state_dir=Path(state_dir).expanduser() if state_dir else default_state_dir(),
+        log_level=log_level,
+        log_format=log_format,  # type: ignore[arg-type]
     )
+
+
+def _auth(value: Any) -> AuthConfig:
+    if value is False:  # `auth: false`
+        return AuthConfig(enabled=False)
+    data = _mapping(value, "auth")
+    _reject_unknown(data, "auth", {"enabled", "admin_password", "viewer_password", "session_days"})
+    passwords = {}
+    for user in ("admin", "viewer"):
+        key = f"{user}_password"
+        password = _secret_str(data, key, "auth")
+        if password is not None and len(password) < 8:
+            raise ConfigError(f"auth.{key}: must have at least 8 characters")
+        passwords[user] = password
+    return AuthConfig(
+        enabled=_bool(data.get("enabled", True), "auth.enabled"),
+        admin_password=passwords["admin"],
+        viewer_password=passwords["viewer"],
+        session_days=_number(data.get("session_days", 30), "auth.session_days", 0.01, 365),
+    )
+
+
+def _tls(value: Any) -> TlsConfig | None:
+    """`tls: self-signed`, `tls: {cert, key}`, or nothing (plain HTTP)."""
+    if value is None or value is False:
+        return None
+    if value == "self-signed" or value is True:
+        return TlsConfig()
+    data = _mapping(value, "tls")
+    _reject_unknown(data, "tls", {"cert", "key"})
+    cert, key = _required_str(data, "cert", "tls"), _required_str(data, "key", "tls")
+    for name, path in (("cert", cert), ("key", key)):
+        if not Path(path).is_file():
+            raise ConfigError(f"tls.{name}: {path!r} is not a readable file")
+    return TlsConfig(cert=cert, key=key)
 
 
 def _ptz(data: dict[str, Any]) -> PtzSettings:

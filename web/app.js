@@ -45,6 +45,10 @@ async function poll() {
       headers: { Accept: 'application/json' },
       signal: AbortSignal.timeout?.(API_TIMEOUT_MS),
     });
+    if (response.status === 401) {
+      signIn();
+      return;
+    }
     if (!response.ok) throw new Error(`${response.status} ${response.statusText}`.trim());
     const body = await response.json();
     const list = Array.isArray(body) ? body : body?.cameras;
@@ -61,6 +65,30 @@ async function poll() {
   render();
   if (cameras) resolveReady(cameras);
   pollTimer = setTimeout(refresh, delay);
+}
+
+// -- account -----------------------------------------------------------------------------------
+
+function signIn() {
+  const here = location.pathname + location.search + location.hash;
+  location.assign(`/login?next=${encodeURIComponent(here)}`);
+}
+
+async function showAccount() {
+  let state;
+  try {
+    state = await (await fetch('/api/auth', { cache: 'no-store' })).json();
+  } catch {
+    return; // the camera poll reports an unreachable gateway
+  }
+  const button = $('.sign-out');
+  if (!state?.enabled || !state.user) return;
+  button.hidden = false;
+  button.title = `Signed in as ${state.user}. Sign out`;
+  button.addEventListener('click', async () => {
+    await fetch('/api/auth/logout', { method: 'POST' }).catch(() => {});
+    signIn();
+  });
 }
 
 // -- rendering -------------------------------------------------------------------------------
@@ -230,3 +258,4 @@ window.camgate = {
 
 render();
 refresh();
+showAccount();

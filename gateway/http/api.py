@@ -8,6 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from gateway import __version__
+from gateway.auth.roles import Access, access
+from gateway.http.auth import identity_of
 from gateway.http.errors import error_response
 from gateway.http.keys import HUBS, PTZ_BACKENDS, SESSIONS, STARTED
 from gateway.hub import CameraHub
@@ -16,7 +18,8 @@ from gateway.hub import CameraHub
 def camera_json(request: web.Request, hub: CameraHub) -> dict[str, Any]:
     data = hub.snapshot()
     data["whep_url"] = str(request.app.router["whep"].url_for(camera=hub.name))
-    data["ptz"] = ptz_json(request.app, hub.name)
+    # A viewer account can't steer: no pad in its viewer.
+    data["ptz"] = ptz_json(request.app, hub.name) if identity_of(request).can_steer else None
     return data
 
 
@@ -29,6 +32,7 @@ def ptz_json(app: web.Application, camera: str) -> dict[str, Any] | None:
     return backend.capabilities.to_json()
 
 
+@access(Access.PUBLIC)
 async def health(request: web.Request) -> web.Response:
     hubs: dict[str, CameraHub] = request.app[HUBS]
     return web.json_response(
@@ -43,11 +47,13 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+@access(Access.VIEWER)
 async def list_cameras(request: web.Request) -> web.Response:
     hubs: dict[str, CameraHub] = request.app[HUBS]
     return web.json_response([camera_json(request, h) for h in hubs.values()])
 
 
+@access(Access.VIEWER)
 async def get_camera(request: web.Request) -> web.Response:
     hub = request.app[HUBS].get(request.match_info["camera"])
     if hub is None:

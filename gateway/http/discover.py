@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.auth.roles import Access, access
 from gateway.discovery.probe import DEFAULT_TIMEOUT, DiscoveryError, ProbeResult, probe
 from gateway.http.errors import error_response
 
@@ -69,6 +70,7 @@ def _timeout(raw: str | None) -> float:
     return min(value, MAX_TIMEOUT)
 
 
+@access(Access.ADMIN)
 async def discover(request: web.Request) -> web.Response:
     interfaces = request.query.getall("interface", [])
     try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from gateway.auth.service import Authenticator
 from gateway.hub import CameraHub
 from gateway.ptz.backend import PtzBackend
 from gateway.ptz.controller import PtzController
@@ -22,3 +24,7 @@ PTZ_BACKENDS = web.AppKey("ptz_backends", dict[str, PtzBackend])
 PTZ_CONTROLLERS = web.AppKey("ptz_controllers", dict[str, PtzController])
 # One per camera: JPEG snapshots of the latest keyframe (HTTP and MQTT share them).
 SNAPSHOTTERS = web.AppKey("snapshotters", dict[str, Snapshotter])
+# Who the callers are and what they may do (every route is guarded).
+AUTH = web.AppKey("auth", Authenticator)
+# "Is MQTT connected?" when MQTT is configured (for /metrics).
+MQTT_STATE: web.AppKey[Callable[[], bool]] = web.AppKey("mqtt_state")

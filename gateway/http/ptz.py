@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.auth.roles import Access, access
 from gateway.http.keys import HUBS, PTZ_CONTROLLERS
 from gateway.ptz.commands import (
     MAX_MESSAGE_BYTES,
@@ -77,6 +78,7 @@ async def _read_body(request: web.Request) -> bytes:
     return body
 
 
+@access(Access.ADMIN)
 async def command(request: web.Request) -> web.Response:
     received_at = time.monotonic()
     controller = _controller(request)
@@ -96,6 +98,7 @@ async def command(request: web.Request) -> web.Response:
     return web.json_response(outcome.reply(id), status=STATUS[outcome.kind])
 
 
+@access(Access.VIEWER)
 async def describe(request: web.Request) -> web.Response:
     controller = _controller(request)
     presets: list[dict[str, str]] = []

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from gateway.http import api, discover, ptz, snapshot, static, whep
+from gateway.auth.service import Authenticator
+from gateway.config import AuthConfig
+from gateway.http import api, auth, discover, metrics, ptz, snapshot, static, whep
 from gateway.http.errors import error_response
-from gateway.http.keys import HUBS, SESSIONS, SNAPSHOTTERS, STARTED, WEB_ROOT
+from gateway.http.keys import AUTH, HUBS, SESSIONS, SNAPSHOTTERS, STARTED, WEB_ROOT
 from gateway.hub import CameraHub
 from gateway.snapshot import Snapshotter
 from gateway.webrtc.session import WhepSessions
@@ -45,8 +47,11 @@ def make_app(
     sessions: WhepSessions,
     web_root: Path | None = None,
     snapshotters: dict[str, Snapshotter] | None = None,
+    authenticator: Authenticator | None = None,
 ) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=MAX_BODY_BYTES)
+    """The application; without an `authenticator` every caller is let in (tests)."""
+    app = web.Application(middlewares=[json_errors, auth.guard], client_max_size=MAX_BODY_BYTES)
+    app[AUTH] = authenticator or Authenticator(AuthConfig(enabled=False), Path("/nonexistent"))
     app[HUBS] = hubs
     app[SESSIONS] = sessions
     if snapshotters is None:
@@ -54,10 +59,12 @@ def make_app(
     app[SNAPSHOTTERS] = snapshotters
     app[STARTED] = time.monotonic()
     app[WEB_ROOT] = web_root or static.find_web_root()
+    auth.add_routes(app)
     api.add_routes(app)
     whep.add_routes(app)
     ptz.add_routes(app)
     snapshot.add_routes(app)
     discover.add_routes(app)
+    metrics.add_routes(app)
     static.add_routes(app)
     return app

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gateway.auth.roles import Access, access
 from gateway.http.errors import error_response
 from gateway.http.keys import SNAPSHOTTERS
 from gateway.snapshot import SnapshotError
 
 
+@access(Access.VIEWER)
 async def snapshot_jpeg(request: web.Request) -> web.StreamResponse:
     snapshotter = request.app[SNAPSHOTTERS].get(request.match_info["camera"])
     if snapshotter is None:

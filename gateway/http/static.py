@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.auth.roles import Access, access
 from gateway.http.keys import WEB_ROOT
 
 SECURITY_HEADERS = {
@@ -34,10 +35,12 @@ def find_web_root() -> Path:
     raise FileNotFoundError("the viewer (web/index.html) is not installed")
 
 
+@access(Access.VIEWER)
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(request.app[WEB_ROOT] / "index.html", headers=SECURITY_HEADERS)
 
 
+@access(Access.VIEWER)
 async def asset(request: web.Request) -> web.FileResponse:
     root: Path = request.app[WEB_ROOT]
     path = (root / request.match_info["path"]).resolve()

@@ -11,6 +11,8 @@ import logging
 
 from aiohttp import web
 
+from gateway.auth.roles import Access, access
+from gateway.http.auth import identity_of
 from gateway.http.errors import error_response
 from gateway.http.keys import HUBS, SESSIONS
 from gateway.webrtc.sdpfrag import MAX_FRAGMENT_BYTES, FragmentError, parse_sdpfrag
@@ -50,13 +52,15 @@ async def read_text_body(request: web.Request, content_type: str, limit: int) ->
         ) from None
 
 
+@access(Access.VIEWER)
 async def offer(request: web.Request) -> web.Response:
     hub = request.app[HUBS].get(request.match_info["camera"])
     if hub is None:
         return error_response(404, "unknown camera", **CORS)
     sdp = await read_text_body(request, SDP, MAX_OFFER_BYTES)
     try:
-        session, answer = await request.app[SESSIONS].open(hub, sdp)
+        can_steer = identity_of(request).can_steer  # the data channel gets the same rights
+        session, answer = await request.app[SESSIONS].open(hub, sdp, can_steer=can_steer)
     except OfferError as exc:
         return error_response(400, str(exc), **CORS)
     location = request.app.router["whep-session"].url_for(camera=hub.name, session=session.id)
@@ -77,6 +81,7 @@ def _session(request: web.Request) -> WhepSession:
     return session
 
 
+@access(Access.VIEWER)
 async def patch(request: web.Request) -> web.Response:
     session = _session(request)
     text = await read_text_body(request, SDPFRAG, MAX_FRAGMENT_BYTES)
@@ -89,12 +94,14 @@ async def patch(request: web.Request) -> web.Response:
     return web.Response(status=204, headers=CORS)
 
 
+@access(Access.VIEWER)
 async def delete(request: web.Request) -> web.Response:
     session = _session(request)
     await request.app[SESSIONS].close(session)
     return web.Response(status=200, headers=CORS)
 
 
+@access(Access.PUBLIC)
 async def preflight(_request: web.Request) -> web.Response:
     return web.Response(status=204, headers={**CORS, "Accept-Post": SDP, "Accept-Patch": SDPFRAG})
 

@@ -72,7 +72,7 @@ AUTH_REFUSED = {4, 5, 134, 135}
 def describe_failure(exc: aiomqtt.MqttError) -> str:
     """Why a connection failed, pointing at the config key to fix where there is one."""
     rc = getattr(exc, "rc", None)
-    code = rc.value if hasattr(rc, "value") else rc
+    code = getattr(rc, "value", rc)
     if code in AUTH_REFUSED:
         return f"the broker refused the user name or password (mqtt.username/password): {exc}"
     text = str(exc)

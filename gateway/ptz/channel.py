@@ -29,6 +29,7 @@ log = logging.getLogger("camgate.ptz")
 LABEL = "ptz"
 NO_PTZ = "this camera has no PTZ"
 BINARY = "send commands as JSON text messages, not binary"
+NOT_ALLOWED = "this account may watch but not steer"
 
 
 class DataChannel(Protocol):
@@ -45,9 +46,16 @@ class DataChannel(Protocol):
 class PtzChannel:
     """Serves one viewer's "ptz" channel; `owner` (the WHEP session id) owns its moves."""
 
-    def __init__(self, channel: DataChannel, controller: PtzController | None, owner: str) -> None:
+    def __init__(
+        self,
+        channel: DataChannel,
+        controller: PtzController | None,
+        owner: str,
+        allowed: bool = True,
+    ) -> None:
         self.channel = channel
         self.controller = controller
+        self.allowed = allowed  # the account that opened the peer connection may steer
         self.owner = owner
         self.received = 0
         self.rejected = 0
@@ -72,6 +80,9 @@ class PtzChannel:
             id, command = parse_command(message)
         except CommandError as exc:
             self._reject(exc.id, exc.message)
+            return
+        if not self.allowed:
+            self._reject(id, NOT_ALLOWED)
             return
         if self.controller is None:
             self._reject(id, NO_PTZ)

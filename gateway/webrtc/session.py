@@ -53,6 +53,7 @@ class WhepSession:
     track: PassthroughTrack
     created: float = field(default_factory=time.monotonic)
     remote_ufrag: str | None = None
+    can_steer: bool = True  # the account that opened it may use PTZ
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     closed_callbacks: list[Callable[[], object]] = field(default_factory=list)
     ptz_channels: list[PtzChannel] = field(default_factory=list)
@@ -109,13 +110,18 @@ class WhepSessions:
             return None
         return session
 
-    async def open(self, hub: CameraHub, offer_sdp: str) -> tuple[WhepSession, str]:
-        """Answer a viewer's offer; returns the session and the SDP answer."""
+    async def open(
+        self, hub: CameraHub, offer_sdp: str, *, can_steer: bool = True
+    ) -> tuple[WhepSession, str]:
+        """Answer a viewer's offer; returns the session and the SDP answer. `can_steer`:
+        the viewer's account may send PTZ commands on the data channel."""
         parsed = validate_offer(offer_sdp)
         pc = RTCPeerConnection(rtc_configuration(self._ice_servers))
         subscription = hub.subscribe()
         track = PassthroughTrack(subscription)
-        session = WhepSession(id=secrets.token_urlsafe(16), hub=hub, pc=pc, track=track)
+        session = WhepSession(
+            id=secrets.token_urlsafe(16), hub=hub, pc=pc, track=track, can_steer=can_steer
+        )
         pc.on("datachannel", lambda channel: self._on_datachannel(session, channel))
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
@@ -183,7 +189,9 @@ class WhepSessions:
             log.debug("viewer %s: ignoring data channel %r", session.id[:8], channel.label)
             return
         controller = self._ptz.get(session.hub.name)
-        session.ptz_channels.append(PtzChannel(channel, controller, owner=session.id))
+        session.ptz_channels.append(
+            PtzChannel(channel, controller, owner=session.id, allowed=session.can_steer)
+        )
 
     def _watch(self, session: WhepSession) -> None:
         pc = session.pc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +27,10 @@ class RunningGateway:
 
 
 @pytest.fixture
-async def start_gateway() -> AsyncIterator[GatewayFactory]:
+async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     """`gw = await start_gateway(cameras=[{...}], ptz={...})`: a gateway on loopback
-    whose WebRTC candidates are 127.0.0.1 (the only address in the test's namespace)."""
+    whose WebRTC candidates are 127.0.0.1 (the only address in the test's namespace).
+    Auth is off unless the test passes `auth=...`; the state directory is the test's."""
     running: list[Gateway] = []
 
     async def start(cameras: list[dict[str, Any]] | None = None, **settings: Any) -> RunningGateway:
@@ -37,6 +39,8 @@ async def start_gateway() -> AsyncIterator[GatewayFactory]:
             "listen": f"127.0.0.1:{port}",
             "webrtc": {"candidates": {"addresses": ["127.0.0.1"]}},
             "cameras": cameras or [{"name": "demo", "source": "demo", "preload": True}],
+            "auth": False,
+            "state_dir": str(tmp_path / "state"),
             **settings,
         }
         text = json.dumps(config)  # JSON is YAML: nested camera keys (onvif: {...}) work

@@ -253,7 +253,9 @@ async def test_discovery_announces_valid_entities_that_work(mqtt_setup: SetupFac
     s = await mqtt_setup(move_timeout=5)
     probe, dev = s.probe, s.device
     select_topic = "homeassistant/select/camgate/cam_preset/config"
-    await probe.wait(select_topic, timeout=20)  # the last to come: presets are read first
+    # The selector comes once the presets are read; the other camera's configs follow.
+    await probe.wait(select_topic, timeout=20)
+    await probe.wait("homeassistant/sensor/camgate/plain_viewers/config", timeout=20)
     configs = {
         m.topic: ha_schema.validate(m.topic.split("/")[1], m.payload)
         for m in probe.seen
@@ -336,6 +338,7 @@ async def test_last_will_when_camgate_is_killed(
         "listen": f"127.0.0.1:{free_port()}",
         "cameras": [{"name": "cam", "source": "demo", "demo": SMALL_DEMO}],
         "mqtt": {"host": broker.host, "port": broker.port, "client_id": "cg-kill"},
+        "state_dir": str(tmp_path / "state"),
     }
     path = tmp_path / "camgate.yaml"
     path.write_text(json.dumps(config))

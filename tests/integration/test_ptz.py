@@ -53,6 +53,7 @@ async def ptz_camera(netns: NetNamespace | None) -> AsyncIterator[Setup]:
         onvif = {"host": dev.host, "port": dev.port, "username": USER, "password": PASSWORD}
         config = {
             "listen": f"127.0.0.1:{port}",
+            "auth": False,
             "webrtc": {"candidates": {"addresses": ["127.0.0.1"]}},
             "cameras": [
                 # preloaded: its stream fails at once, so viewers don't wait for its profile

@@ -50,6 +50,7 @@ async def test_sigterm_closes_viewers_and_camera_sessions_and_exits_zero(
     config.write_text(
         f"listen: 127.0.0.1:{port}\n"
         "webrtc: {candidates: {addresses: [127.0.0.1]}}\n"
+        f"auth: false\nstate_dir: {tmp_path / 'state'}\n"
         f"cameras: [{{name: cam, source: '{server.url('/cam')}', preload: true}}]\n"
     )
     proc = await asyncio.create_subprocess_exec(

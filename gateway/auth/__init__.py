@@ -1,0 +1,1 @@
+"""Who may do what: the admin and viewer accounts, API tokens, sessions, login limits."""
