@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.netns import bring_up_loopback, in_private_netns, reexec_in_netns
-from bench.procs import RIG_CPUS, Children, venv_python
-from bench.ptz_latency import PASSWORD, UNUSED_RTSP, USER, device_arrival
-from bench.stats import summary
+from bench.procs import RIG_CPUS, Children
+from bench.ptz_latency import UNUSED_RTSP, device_arrival, spawn_onvif_device
+from bench.stats import latency_table, summary
 from tests.rig.net import free_port, wait_port
 from tests.rig.wait import wait_until
 
@@ -67,14 +67,7 @@ async def measure_mqtt_latency(
         )
         await children.spawn("mosquitto", ["mosquitto", "-c", str(conf)], cpus=RIG_CPUS)
         await wait_port(broker_port, "127.0.0.1", 20)
-        device = await children.spawn(
-            "onvif-device",
-            [venv_python(), "-m", "bench.ptz_latency", "--device"],
-            pipe_stdio=True,
-            cpus=RIG_CPUS,
-        )
-        port = int((await device.read_json(60))["port"])
-        onvif = {"host": "127.0.0.1", "port": port, "username": USER, "password": PASSWORD}
+        device, onvif = await spawn_onvif_device(children)
         config = {
             "listen": f"127.0.0.1:{free_port()}",
             "auth": False,
@@ -118,20 +111,14 @@ async def measure_mqtt_latency(
 
 
 def render_lines(result: dict[str, Any]) -> list[str]:
-    lines = [
+    lines = latency_table(
         "MQTT PTZ latency (ms): published -> ONVIF request at the camera",
-        f"{'':28} {'n':>5} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}",
-    ]
-    for key, label in (
-        ("wire_ms", "published -> on the wire"),
-        ("dispatch_ms", "  camgate received -> backend"),
-    ):
-        s = result[key]
-        values = " ".join(
-            f"{s[k]:>7.2f}" if s[k] is not None else f"{'-':>7}"
-            for k in ("p50", "p90", "p99", "max")
-        )
-        lines.append(f"{label:28} {s['n']:>5} {values}")
+        [
+            ("published -> on the wire", result["wire_ms"]),
+            ("  camgate received -> backend", result["dispatch_ms"]),
+        ],
+        28,
+    )
     target = result["settings"]["target_p50_ms"]
     lines.append(f"target p50 <= {target:g} ms: {'met' if result['target_met'] else 'NOT met'}")
     return lines

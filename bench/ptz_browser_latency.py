@@ -37,7 +37,7 @@ from typing import Any
 
 from bench.netns import bring_up_loopback, in_private_netns, reexec_in_netns
 from bench.procs import RIG_CPUS, Child, Children, venv_python
-from bench.stats import summary
+from bench.stats import latency_table, summary
 from tests.rig.net import free_port
 from tests.rig.wait import wait_until
 
@@ -215,22 +215,16 @@ async def _centre(page: Any, button: str) -> tuple[float, float]:
 
 
 def render_lines(result: dict[str, Any]) -> list[str]:
-    lines = [
+    lines = latency_table(
         "PTZ latency (ms): press on the pad in Chromium -> ContinuousMove at the camera",
-        f"{'':30} {'n':>4} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}",
-    ]
-    for key, label in (
-        ("total_ms", "press -> at the camera"),
-        ("page_ms", "  press -> data channel send"),
-        ("network_ms", "  send -> received by camgate"),
-        ("gateway_ms", "  received -> at the camera"),
-    ):
-        s = result[key]
-        values = " ".join(
-            f"{s[k]:>7.2f}" if s[k] is not None else f"{'-':>7}"
-            for k in ("p50", "p90", "p99", "max")
-        )
-        lines.append(f"{label:30} {s['n']:>4} {values}")
+        [
+            ("press -> at the camera", result["total_ms"]),
+            ("  press -> data channel send", result["page_ms"]),
+            ("  send -> received by camgate", result["network_ms"]),
+            ("  received -> at the camera", result["gateway_ms"]),
+        ],
+        30,
+    )
     lines.append(
         f"clock mapping: +-{result['clock_error_ms']:.2f} ms, "
         f"drift over the run {result['clock_drift_ms']:+.2f} ms"

@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.netns import bring_up_loopback, in_private_netns, reexec_in_netns
 from bench.procs import RIG_CPUS, Child, Children, venv_python
-from bench.stats import summary
+from bench.stats import latency_table, summary
 from tests.rig.net import free_port
 from tests.rig.wait import wait_until
 
@@ -84,6 +84,18 @@ async def device_arrival(
             return float(line["at"])
 
 
+async def spawn_onvif_device(children: Children) -> tuple[Child, dict[str, Any]]:
+    """The timed ONVIF test device in a child process, and the camera's `onvif:` block."""
+    device = await children.spawn(
+        "onvif-device",
+        [venv_python(), "-m", "bench.ptz_latency", "--device"],
+        pipe_stdio=True,
+        cpus=RIG_CPUS,
+    )
+    port = int((await device.read_json(60))["port"])
+    return device, {"host": "127.0.0.1", "port": port, "username": USER, "password": PASSWORD}
+
+
 async def measure_ptz_latency(
     settings: PtzLatencySettings, run_dir: Path | None = None
 ) -> dict[str, Any]:
@@ -98,14 +110,7 @@ async def measure_ptz_latency(
     backend: list[float] = []
     round_trip: list[float] = []
     async with Children(run_dir) as children:
-        device = await children.spawn(
-            "onvif-device",
-            [venv_python(), "-m", "bench.ptz_latency", "--device"],
-            pipe_stdio=True,
-            cpus=RIG_CPUS,
-        )
-        port = int((await device.read_json(60))["port"])
-        onvif = {"host": "127.0.0.1", "port": port, "username": USER, "password": PASSWORD}
+        device, onvif = await spawn_onvif_device(children)
         listen = free_port()
         config = {
             "listen": f"127.0.0.1:{listen}",
@@ -162,22 +167,16 @@ async def measure_ptz_latency(
 
 def render_lines(result: dict[str, Any]) -> list[str]:
     """Report lines (for `python -m bench`'s report too)."""
-    lines = [
+    lines = latency_table(
         "PTZ latency (ms): data channel message received -> ONVIF request at the camera",
-        f"{'':24} {'n':>5} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}",
-    ]
-    for key, label in (
-        ("wire_ms", "received -> on the wire"),
-        ("dispatch_ms", "  received -> backend"),
-        ("backend_ms", "  backend -> on the wire"),
-        ("viewer_round_trip_ms", "viewer round trip"),
-    ):
-        s = result[key]
-        values = " ".join(
-            f"{s[k]:>7.2f}" if s[k] is not None else f"{'-':>7}"
-            for k in ("p50", "p90", "p99", "max")
-        )
-        lines.append(f"{label:24} {s['n']:>5} {values}")
+        [
+            ("received -> on the wire", result["wire_ms"]),
+            ("  received -> backend", result["dispatch_ms"]),
+            ("  backend -> on the wire", result["backend_ms"]),
+            ("viewer round trip", result["viewer_round_trip_ms"]),
+        ],
+        24,
+    )
     target = result["settings"]["target_p99_ms"]
     verdict = "met" if result["target_met"] else "NOT met"
     lines.append(f"target p99 <= {target:g} ms: {verdict}")

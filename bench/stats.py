@@ -29,3 +29,15 @@ def summary(values: Sequence[float]) -> dict[str, float | int | None]:
         "p99": rounded(percentile(values, 99)),
         "max": rounded(max(values) if values else None),
     }
+
+
+def latency_table(title: str, rows: Sequence[tuple[str, dict]], label_width: int = 30) -> list[str]:
+    """Report lines: a title, a header, then n / p50 / p90 / p99 / max of each summary."""
+    lines = [title, f"{'':{label_width}} {'n':>5} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}"]
+    for label, s in rows:
+        values = " ".join(
+            f"{s[k]:>7.2f}" if s[k] is not None else f"{'-':>7}"
+            for k in ("p50", "p90", "p99", "max")
+        )
+        lines.append(f"{label:{label_width}} {s['n']:>5} {values}")
+    return lines
