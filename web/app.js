@@ -81,6 +81,8 @@ async function showAccount() {
   } catch {
     return; // the camera poll reports an unreachable gateway
   }
+  // A watch-only account can't search for cameras (or steer: the API sends it no PTZ).
+  $('.add-camera').hidden = Boolean(state?.enabled && state.user && !state.can_steer);
   const button = $('.sign-out');
   if (!state?.enabled || !state.user) return;
   button.hidden = false;
