@@ -15,6 +15,7 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.auth.service import Authenticator
+from gateway.auth.store import AuthFileError
 from gateway.config import CameraConfig, Config
 from gateway.http.keys import MQTT_STATE, PTZ_BACKENDS, PTZ_CONTROLLERS
 from gateway.http.server import make_app
@@ -239,7 +240,11 @@ async def _load_ptz(name: str, backend: PtzBackend) -> None:
 
 
 async def serve(config: Config) -> int:
-    gateway = Gateway.from_config(config)
+    try:
+        gateway = Gateway.from_config(config)
+    except AuthFileError as exc:
+        log.error("%s (fix or remove the file; `camgate password` sets a new one)", exc)
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -22,6 +22,7 @@ from aiohttp import web
 from gateway.auth.passwords import PasswordError
 from gateway.auth.roles import Access, Identity, access, declared_access
 from gateway.auth.service import Authenticator, LoginRefused
+from gateway.auth.store import AuthFileError
 from gateway.http.errors import error_response
 from gateway.http.keys import AUTH, WEB_ROOT
 from gateway.http.static import SECURITY_HEADERS
@@ -140,6 +141,9 @@ async def set_up(request: web.Request) -> web.Response:
         return error_response(400, str(exc))
     except LoginRefused as exc:
         return error_response(409, str(exc))
+    except AuthFileError as exc:
+        log.error("cannot keep the admin password: %s", exc)
+        return error_response(500, f"cannot save the password: {exc}")
     return _signed_in(request, auth, token, "admin")
 
 
