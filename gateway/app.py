@@ -45,6 +45,10 @@ def source_factory(
 ) -> Callable[[], Source]:
     if camera.is_demo:
         return lambda: DemoSource(camera.demo)
+    if camera.is_picamera:
+        from gateway.sources.picamera import PicameraSource
+
+        return lambda: PicameraSource(camera.picamera)
     if camera.source is None:  # an `onvif:` camera: the camera tells us its RTSP URL
         from gateway.onvif.source import OnvifSource
 
@@ -60,6 +64,8 @@ def camera_description(camera: CameraConfig) -> str:
     """What the API shows as a camera's source before it connects: never a credential."""
     if camera.is_demo:
         return "demo"
+    if camera.is_picamera:
+        return f"picamera {camera.picamera.camera}"
     if camera.source is not None:
         return redact(camera.source)
     assert camera.onvif is not None
@@ -181,6 +187,8 @@ def camera_model(camera: CameraConfig) -> str:
     """What kind of camera it is, in words (Home Assistant's device model)."""
     if camera.is_demo:
         return "Demo camera"
+    if camera.is_picamera:
+        return "Raspberry Pi camera"
     return "ONVIF camera" if camera.onvif is not None else "RTSP camera"
 
 

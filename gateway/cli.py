@@ -12,7 +12,14 @@ from pathlib import Path
 from gateway import __version__
 from gateway.auth.commands import add_commands as add_account_commands
 from gateway.auth.commands import run as run_account_command
-from gateway.config import Config, ConfigError, demo_config, load_config, parse_listen
+from gateway.config import (
+    Config,
+    ConfigError,
+    demo_config,
+    load_config,
+    parse_listen,
+    pi_camera_config,
+)
 from gateway.logs import redact_text, setup_logging
 
 
@@ -62,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_config(args.file)
         if args.command == "discover":
             return discover(args.timeout, args.interface)
-        config = load_config(args.config) if args.config else demo_config()
+        config = load_config(args.config) if args.config else default_config()
         if args.listen:
             config = replace(config, listen=parse_listen(args.listen, "--listen"))
         if args.state_dir:
@@ -77,6 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_serve(config))
     except KeyboardInterrupt:
         return 0
+
+
+def default_config() -> Config:
+    """No config file: the Pi's camera where there is one, else the demo camera."""
+    from gateway.sources.picamera import pi_camera_present
+
+    return pi_camera_config() if pi_camera_present() else demo_config()
 
 
 async def _serve(config: Config) -> int:

@@ -21,6 +21,7 @@ from gateway.rtsp.url import parse_url
 DEFAULT_LISTEN = ("0.0.0.0", 8080)
 CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 DEMO_SOURCE = "demo"
+PICAMERA_SOURCE = "picamera"
 
 
 class ConfigError(ValueError):
@@ -63,6 +64,26 @@ class DemoSettings:
 
 
 @dataclass(frozen=True)
+class PicameraSettings:
+    """The Pi's own camera (picamera2, hardware H.264 on Pi 3/4/Zero 2 W)."""
+
+    camera: int = 0  # index among the Pi's cameras
+    width: int = 1280
+    height: int = 720
+    framerate: int = 30
+    bitrate: int = 3_000_000  # bits per second
+    iperiod: int | None = None  # frames between keyframes; None: 2 s worth
+    profile: Literal["baseline", "main", "high"] = "main"
+    hflip: bool = False
+    vflip: bool = False
+    rotation: Literal[0, 180] = 0
+
+    @property
+    def keyframe_interval(self) -> int:
+        return self.iperiod if self.iperiod is not None else 2 * self.framerate
+
+
+@dataclass(frozen=True)
 class OnvifConfig:
     """An ONVIF camera's control endpoint: streams (when the camera has no `source`) and PTZ."""
 
@@ -92,10 +113,15 @@ class CameraConfig:
     demo: DemoSettings = field(default_factory=DemoSettings)
     # With `source`: ONVIF for PTZ only. Without: ONVIF for the stream and PTZ.
     onvif: OnvifConfig | None = None
+    picamera: PicameraSettings = field(default_factory=PicameraSettings)
 
     @property
     def is_demo(self) -> bool:
         return self.source == DEMO_SOURCE
+
+    @property
+    def is_picamera(self) -> bool:
+        return self.source == PICAMERA_SOURCE
 
     @property
     def streams_via_onvif(self) -> bool:
@@ -185,8 +211,13 @@ def default_state_dir() -> Path:
 
 
 def demo_config() -> Config:
-    """What `camgate` runs with no config file: one demo camera."""
+    """One demo camera: what `camgate` runs with no config file, where no Pi camera is."""
     return Config(cameras=(CameraConfig(name="demo", source=DEMO_SOURCE, preload=True),))
+
+
+def pi_camera_config() -> Config:
+    """What `camgate` runs with no config file on a Pi with a camera module."""
+    return Config(cameras=(CameraConfig(name="picamera", source=PICAMERA_SOURCE),))
 
 
 def load_config(path: str | Path) -> Config:
@@ -412,7 +443,9 @@ def _topic_prefix(value: Any, key: str) -> str:
 
 def _camera(data: dict[str, Any], key: str) -> CameraConfig:
     _reject_unknown(
-        data, key, {"name", "source", "transport", "preload", "linger", "demo", "onvif"}
+        data,
+        key,
+        {"name", "source", "transport", "preload", "linger", "demo", "onvif", "picamera"},
     )
     name = _required_str(data, "name", key)
     if not CAMERA_NAME.match(name):
@@ -425,18 +458,24 @@ def _camera(data: dict[str, Any], key: str) -> CameraConfig:
     )
     if onvif is not None and "source" not in data:
         source = None  # the stream URL comes from the camera (ONVIF GetStreamUri)
+    elif "picamera" in data and "source" not in data:
+        source = PICAMERA_SOURCE  # `picamera: {...}` alone is enough
     elif "source" not in data:
         raise ConfigError(
-            f"{key}: needs `source` (an rtsp:// URL or 'demo') or an `onvif` block, or both "
-            "(then ONVIF is used for PTZ only)"
+            f"{key}: needs `source` (an rtsp:// URL, 'picamera' or 'demo') or an `onvif` "
+            "block, or both (then ONVIF is used for PTZ only)"
         )
     else:
         source = _required_str(data, "source", key)
-    if onvif is not None and source == DEMO_SOURCE:
-        raise ConfigError(f"{key}.onvif: the demo camera cannot have an `onvif` block")
-    if source is not None and source != DEMO_SOURCE:
+    if onvif is not None and source in (DEMO_SOURCE, PICAMERA_SOURCE):
+        raise ConfigError(f"{key}.onvif: the {source} camera cannot have an `onvif` block")
+    if "picamera" in data and source != PICAMERA_SOURCE:
+        raise ConfigError(f"{key}.picamera: only for `source: picamera`")
+    if source is not None and source not in (DEMO_SOURCE, PICAMERA_SOURCE):
         if not source.lower().startswith(("rtsp://", "rtsps://")):
-            raise ConfigError(f"{key}.source: must be an rtsp:// or rtsps:// URL, or 'demo'")
+            raise ConfigError(
+                f"{key}.source: must be an rtsp:// or rtsps:// URL, 'picamera' or 'demo'"
+            )
         try:
             parse_url(source)
         except ValueError as exc:  # the message never repeats the URL (credentials)
@@ -445,6 +484,7 @@ def _camera(data: dict[str, Any], key: str) -> CameraConfig:
     preload = _bool(data.get("preload", False), f"{key}.preload")
     linger = _number(data.get("linger", 10.0), f"{key}.linger", minimum=0.0, maximum=3600.0)
     demo = _demo(_mapping(data.get("demo", {}), f"{key}.demo"), f"{key}.demo")
+    picamera = _picamera(_mapping(data.get("picamera", {}), f"{key}.picamera"), f"{key}.picamera")
     return CameraConfig(
         name=name,
         source=source,
@@ -453,6 +493,7 @@ def _camera(data: dict[str, Any], key: str) -> CameraConfig:
         linger_s=linger,
         demo=demo,
         onvif=onvif,
+        picamera=picamera,
     )
 
 
@@ -477,6 +518,56 @@ def _onvif(data: dict[str, Any], key: str) -> OnvifConfig:
         password=password if username else None,
         profile=profile.strip() if profile else None,
         timeout_s=timeout,
+    )
+
+
+def _picamera(data: dict[str, Any], key: str) -> PicameraSettings:
+    _reject_unknown(
+        data,
+        key,
+        {
+            "camera",
+            "width",
+            "height",
+            "framerate",
+            "bitrate",
+            "iperiod",
+            "profile",
+            "hflip",
+            "vflip",
+            "rotation",
+        },
+    )
+    d = PicameraSettings()
+    width = int(_number(data.get("width", d.width), f"{key}.width", 64, 1920, integer=True))
+    height = int(_number(data.get("height", d.height), f"{key}.height", 64, 1080, integer=True))
+    if width % 2 or height % 2:
+        raise ConfigError(f"{key}: width and height must be even numbers")
+    framerate = int(_number(data.get("framerate", d.framerate), f"{key}.framerate", 1, 120, True))
+    iperiod = data.get("iperiod")
+    rotation = data.get("rotation", 0)
+    if rotation not in (0, 180):
+        raise ConfigError(
+            f"{key}.rotation: {rotation!r}: the Pi camera turns by 0 or 180 degrees only "
+            "(use hflip/vflip for mirror images)"
+        )
+    return PicameraSettings(
+        camera=int(_number(data.get("camera", 0), f"{key}.camera", 0, 15, integer=True)),
+        width=width,
+        height=height,
+        framerate=framerate,
+        bitrate=int(
+            _number(data.get("bitrate", d.bitrate), f"{key}.bitrate", 100_000, 25_000_000, True)
+        ),
+        iperiod=None
+        if iperiod is None
+        else int(_number(iperiod, f"{key}.iperiod", 1, 1000, integer=True)),
+        profile=_choice(
+            data.get("profile", d.profile), f"{key}.profile", ("baseline", "main", "high")
+        ),  # type: ignore[arg-type]
+        hflip=_bool(data.get("hflip", False), f"{key}.hflip"),
+        vflip=_bool(data.get("vflip", False), f"{key}.vflip"),
+        rotation=rotation,
     )
 
 

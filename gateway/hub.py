@@ -32,6 +32,10 @@ BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 30.0
 BACKOFF_WATCHED_MAX_S = 2.0
 KEYFRAME_REQUEST_INTERVAL_S = 1.0
+# A new viewer of a camera that makes keyframes on request gets the cached GOP only when
+# it is this short (~1/3 s at 30 fps); otherwise it waits for the IDR made for it.
+FRESH_GOP_MAX_FRAMES = 10
+FRESH_KEYFRAME_WAIT_S = 0.5  # how long an asked-for IDR may take before it counts as lost
 RATE_WINDOW_S = 2.0
 # A camera that was live and then failed this many times in a row is called offline.
 OFFLINE_AFTER_FAILURES = 3
@@ -108,6 +112,8 @@ class CameraHub:
         self._ever_live = False
         self._consecutive_failures = 0
         self._last_keyframe_request = -KEYFRAME_REQUEST_INTERVAL_S
+        self._keyframe_retry: asyncio.TimerHandle | None = None
+        self._keyframe_asked_at: float | None = None  # an IDR asked of the source, not yet here
         self._pts_offset = 0
         self._last_pts: int | None = None
         self._frame_interval = VIDEO_CLOCK_RATE // 30
@@ -144,6 +150,9 @@ class CameraHub:
 
     async def stop(self) -> None:
         self._cancel_linger()
+        if self._keyframe_retry is not None:
+            self._keyframe_retry.cancel()
+            self._keyframe_retry = None
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -160,9 +169,12 @@ class CameraHub:
     # --- viewers ----------------------------------------------------------------------
 
     def subscribe(self) -> Subscription:
-        sub = Subscription(self._gop.frames, on_first_get=self._on_viewer_started)
+        sub = Subscription(self._frames_for_new_viewer, on_first_get=self._on_viewer_started)
         self._subscriptions.add(sub)
         self.start()
+        if self._makes_fresh_keyframes():
+            # Ask now: the IDR is made while the viewer's connection is being set up.
+            self.request_keyframe()
         self._notify()
         return sub
 
@@ -235,20 +247,53 @@ class CameraHub:
         return self.dropped_frames_closed + sum(s.dropped for s in self._subscriptions)
 
     def request_keyframe(self) -> None:
-        """A viewer lost a picture (PLI/FIR): ask the source, at most once a second."""
-        now = self._clock()
-        if now - self._last_keyframe_request < KEYFRAME_REQUEST_INTERVAL_S:
+        """A viewer lost a picture (PLI/FIR) or joined: ask the source for an IDR, at most
+        once a second (a lossy viewer must not make everyone's bitrate explode). A request
+        inside that second is kept and sent when the second is over."""
+        wait = self._last_keyframe_request + KEYFRAME_REQUEST_INTERVAL_S - self._clock()
+        if wait > 0:
+            if self._keyframe_retry is None:
+                self._keyframe_retry = asyncio.get_running_loop().call_later(
+                    wait, self._retry_keyframe
+                )
             return
-        self._last_keyframe_request = now
-        if self._source is not None:
-            self._source.request_keyframe()
+        self._last_keyframe_request = self._clock()
+        if self._source is not None and self._source.request_keyframe():
+            self._keyframe_asked_at = self._last_keyframe_request
+
+    def _retry_keyframe(self) -> None:
+        self._keyframe_retry = None
+        self.request_keyframe()
+
+    def _makes_fresh_keyframes(self) -> bool:
+        return bool(getattr(self._source, "fresh_keyframes", False))
+
+    def _frames_for_new_viewer(self) -> list[AccessUnit]:
+        """The cached GOP, so the viewer starts at once. From a source that makes keyframes
+        on request, only a short one (the IDR asked for when the viewer subscribed): a
+        long GOP would be a burst for the network and the browser's decoder, while a fresh
+        IDR is one frame interval away."""
+        frames = self._gop.frames()
+        if (
+            self._makes_fresh_keyframes()
+            and len(frames) > FRESH_GOP_MAX_FRAMES
+            and self._keyframe_coming()
+        ):
+            return []
+        return frames
+
+    def _keyframe_coming(self) -> bool:
+        """An IDR was asked of the source moments ago and has not come yet. (When the rate
+        limit held the request back, a new viewer gets the cached GOP rather than wait.)"""
+        asked = self._keyframe_asked_at
+        return asked is not None and self._clock() - asked < FRESH_KEYFRAME_WAIT_S
 
     async def wait_live(self, timeout: float) -> None:
         await asyncio.wait_for(self._live_event.wait(), timeout)
 
-    def _on_viewer_started(self, _sub: Subscription) -> None:
+    def _on_viewer_started(self, sub: Subscription) -> None:
         # A viewer with no cached GOP waits for an IDR: ask for one where the source can.
-        if not self._gop.frames():
+        if not self._frames_for_new_viewer():
             self.request_keyframe()
 
     def _linger_expired(self) -> None:
@@ -316,6 +361,8 @@ class CameraHub:
         self.keyframes_received += unit.keyframe
         self._rate.add(self._clock(), unit.size)
         self._gop.add(unit)
+        if unit.keyframe:
+            self._keyframe_asked_at = None
         if unit.keyframe and self._keyframe_waiters:
             waiters, self._keyframe_waiters = self._keyframe_waiters, []
             for waiter in waiters:

@@ -226,6 +226,14 @@ class WhepViewer:
         assert self.ptz_channel is not None
         self.ptz_channel.send(data)
 
+    async def send_pli(self) -> None:
+        """Report picture loss (RTCP PLI), as a receiver that lost packets does."""
+        receiver = self.pc.getReceivers()[0]
+        streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+        if not streams:
+            raise RuntimeError("no media received yet: nothing to report lost")
+        await receiver._send_rtcp_pli(next(iter(streams)))
+
     async def wait_ptz_open(self, timeout: float = 10.0) -> None:
         channel = self.ptz_channel
         if channel is None:
