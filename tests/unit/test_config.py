@@ -106,7 +106,7 @@ def test_shipped_example_config_is_valid() -> None:
     from gateway.config import load_config
 
     config = load_config(Path(__file__).parents[2] / "camgate.example.yaml")
-    assert [c.name for c in config.cameras] == ["driveway", "garden", "porch", "yard", "demo"]
+    assert [c.name for c in config.cameras] == ["driveway", "garden", "porch", "yard", "pi", "demo"]
     porch, yard = config.cameras[2], config.cameras[3]
     assert porch.streams_via_onvif and porch.onvif and porch.onvif.profile == "SubStream"
     assert not yard.streams_via_onvif and yard.onvif and yard.source  # ONVIF for PTZ only
