@@ -28,6 +28,8 @@ TEST_APT_PACKAGES=(
     mosquitto
     mosquitto-clients
     iproute2                      # ip netns: one network namespace per test
+    shellcheck                    # the Pi install and image scripts
+    systemd                       # systemd-analyze verify for the Pi units
 )
 # The viewer's JavaScript unit tests need Node.js >= 18 (`node --test`); any node will do.
 command -v node >/dev/null || TEST_APT_PACKAGES+=(nodejs)
