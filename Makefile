@@ -1,5 +1,5 @@
 # Developer shortcuts; the scripts do the work (and install what they need first).
-.PHONY: run test lint bench
+.PHONY: run test lint bench image image-test
 
 run:  ## serve the viewer (make run ARGS="--config camgate.yaml")
 	@scripts/run $(ARGS)
@@ -16,3 +16,11 @@ lint:
 bench:  ## benchmarks, as root (see docs/benchmarks.md)
 	@bash scripts/install-deps.sh --test
 	.venv/bin/python -m bench $(ARGS)
+
+image:  ## the Pi image (Debian twin), as root: build/image/camgate-debian-arm64.img.xz
+	@bash scripts/install-deps.sh --image
+	bash images/debian/build.sh
+
+image-test:  ## build the image, boot it under QEMU, check it is healthy (docs/raspberry-pi.md)
+	@bash scripts/install-deps.sh --image
+	bash images/image-test.sh

@@ -3,6 +3,7 @@
 #
 #   scripts/install-deps.sh          .venv at the repo root + `pip install -e .`
 #   scripts/install-deps.sh --test   also the Debian packages the tests use and `.[test]`
+#   scripts/install-deps.sh --image  only the Debian packages that build the Pi image
 #
 # Debian 12 (bookworm) / Raspberry Pi OS. Needs Python >= 3.11 as `python3` on PATH
 # (or $PYTHON). apt needs root (or sudo). Never runs `playwright install`: the tests drive
@@ -31,13 +32,20 @@ TEST_APT_PACKAGES=(
     shellcheck                    # the Pi install and image scripts
     systemd                       # systemd-analyze verify for the Pi units
 )
+# The Pi image build and its QEMU boot test (`make image-test`, images/).
+IMAGE_APT_PACKAGES=(
+    mmdebstrap qemu-user-static binfmt-support qemu-system-arm
+    dosfstools mtools fdisk e2fsprogs xz-utils python3-pip
+)
 # The viewer's JavaScript unit tests need Node.js >= 18 (`node --test`); any node will do.
 command -v node >/dev/null || TEST_APT_PACKAGES+=(nodejs)
 
 WITH_TEST=0
+WITH_IMAGE=0
 for arg in "$@"; do
     case "$arg" in
         --test) WITH_TEST=1 ;;
+        --image) WITH_IMAGE=1 ;;
         -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-deps: unknown argument: $arg" >&2; exit 2 ;;
     esac
@@ -155,6 +163,10 @@ fetch_picamera2_source() {
 
 main() {
     check_python
+    if [[ $WITH_IMAGE -eq 1 ]]; then
+        apt_install "${IMAGE_APT_PACKAGES[@]}"
+        return 0
+    fi
     if [[ $WITH_TEST -eq 1 ]]; then
         apt_install "${TEST_APT_PACKAGES[@]}"
     fi

@@ -42,6 +42,6 @@ fi
 
 "$HERE/app/setup.sh" "${WHEELS[@]}"
 systemctl daemon-reload
-systemctl enable camgate-firstboot.service camgate.service
+systemctl enable camgate-firstboot.service camgate.service camgate-boot-report.service
 systemctl restart camgate.service
 echo "install.sh: camgate runs: http://$(hostname).local:8080 (logs: journalctl -u camgate)"

@@ -19,12 +19,15 @@ while [[ $# -gt 0 ]]; do
 done
 
 if [[ -z $ROOT ]] && [[ -d /run/systemd/system ]]; then
-    systemctl disable --now camgate.service camgate-firstboot.service 2>/dev/null || true
+    systemctl disable --now camgate.service camgate-firstboot.service \
+        camgate-boot-report.service 2>/dev/null || true
 fi
 rm -f "$ROOT/etc/systemd/system/camgate.service" \
     "$ROOT/etc/systemd/system/camgate-firstboot.service" \
     "$ROOT/etc/systemd/system/multi-user.target.wants/camgate.service" \
     "$ROOT/etc/systemd/system/multi-user.target.wants/camgate-firstboot.service" \
+    "$ROOT/etc/systemd/system/camgate-boot-report.service" \
+    "$ROOT/etc/systemd/system/multi-user.target.wants/camgate-boot-report.service" \
     "$ROOT/usr/local/sbin/camgate-firstboot" \
     "$ROOT/etc/avahi/services/camgate.service"
 rm -rf "$ROOT/opt/camgate"

@@ -176,3 +176,36 @@ def test_first_boot_rejects_a_bad_config(boot: tuple[Path, Path, dict[str, str]]
     keyfile = etc / "NetworkManager/system-connections/camgate-wifi.nmconnection"
     assert "ssid=Cafe" in keyfile.read_text() and "psk" not in keyfile.read_text()
     assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
+
+
+def test_every_recipe_uses_the_one_app_layer() -> None:
+    app_layer = "deploy/raspberrypi/app/setup.sh"
+    users = {
+        "install.sh": (DEPLOY / "install.sh").read_text(),
+        "Debian twin": (ROOT / "images/debian/build.sh").read_text(),
+        "Raspberry Pi OS stage": (
+            ROOT / "images/raspios/stage-camgate/00-camgate/01-run.sh"
+        ).read_text(),
+    }
+    assert "app/setup.sh" in users["install.sh"]
+    for name in ("Debian twin", "Raspberry Pi OS stage"):
+        assert app_layer in users[name], name
+    # One unit file, one default config: nobody keeps a copy of its own.
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    units = [p for p in tracked if p.endswith("/camgate.service") or p == "camgate.service"]
+    assert units == ["deploy/raspberrypi/app/camgate.service"]
+
+
+def test_raspberry_pi_os_recipe_is_complete() -> None:
+    stage = ROOT / "images/raspios/stage-camgate"
+    config = (ROOT / "images/raspios/config").read_text()
+    assert "stage-camgate" in config and "ENABLE_SSH=0" in config
+    assert (stage / "EXPORT_IMAGE").is_file() and (stage / "prerun.sh").is_file()
+    packages = (stage / "00-camgate/00-packages").read_text().split()
+    assert {"python3-picamera2", "python3-venv", "avahi-daemon"} <= set(packages)

@@ -85,6 +85,8 @@ install_files() {
     install -m 644 "$HERE/camgate.service" "$ROOT/etc/systemd/system/camgate.service"
     install -m 644 "$HERE/camgate-firstboot.service" \
         "$ROOT/etc/systemd/system/camgate-firstboot.service"
+    install -m 644 "$HERE/camgate-boot-report.service" \
+        "$ROOT/etc/systemd/system/camgate-boot-report.service"
     install -m 755 "$HERE/camgate-firstboot" "$ROOT/usr/local/sbin/camgate-firstboot"
     # Browsers and apps that browse mDNS find the viewer (Avahi serves camgate.local).
     install -d "$ROOT/etc/avahi/services"
@@ -103,8 +105,10 @@ enable_units() {
     local wants=$ROOT/etc/systemd/system/multi-user.target.wants
     install -d "$wants"
     # Symlinks, as `systemctl enable` makes them: works in a chroot without systemd running.
-    ln -sf /etc/systemd/system/camgate.service "$wants/camgate.service"
-    ln -sf /etc/systemd/system/camgate-firstboot.service "$wants/camgate-firstboot.service"
+    local unit
+    for unit in camgate.service camgate-firstboot.service camgate-boot-report.service; do
+        ln -sf "/etc/systemd/system/$unit" "$wants/$unit"
+    done
     if [[ -z $ROOT ]] && command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
         systemctl daemon-reload
     fi
