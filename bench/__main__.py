@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from bench.netns import bring_up_loopback, in_private_netns, reexec_in_netns
@@ -25,6 +26,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="~3 minute smoke run")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"), metavar="FILE.json")
+    parser.add_argument(
+        "--viewers",
+        metavar="N,N,...",
+        help="viewer counts of the capacity curve (default 0,1,4,16), e.g. 1,4,16,32,48",
+    )
+    parser.add_argument(
+        "--capacity-only", action="store_true", help="only the capacity curve (no TTFF)"
+    )
     return parser.parse_args(argv)
 
 
@@ -39,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench.run import BenchSettings, run
 
     settings = BenchSettings.quick_settings() if args.quick else BenchSettings()
+    if args.viewers:
+        counts = tuple(int(n) for n in args.viewers.split(","))
+        settings = replace(settings, capacity=replace(settings.capacity, viewer_counts=counts))
+    if args.capacity_only:
+        settings = replace(settings, capacity_only=True)
     try:
         results = asyncio.run(asyncio.wait_for(run(settings), RUN_TIMEOUT_S))
     except KeyboardInterrupt:

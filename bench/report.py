@@ -56,8 +56,10 @@ def capacity_lines(results: dict[str, Any]) -> list[str]:
         return ["(no capacity results)"]
     cg = {p["viewers"]: p["gateway_cpu"] for p in results["capacity"].get(CAMGATE, [])}
     bl = {p["viewers"]: p["gateway_cpu"] for p in results["capacity"].get(BASELINE, [])}
-    ratios = ", ".join(f"{n}: {_ratio(cg.get(n), bl.get(n))}" for n in (1, 4, 16))
-    s_cg, s_bl = slope(cg), slope(bl)
+    counts = sorted(set(cg) & set(bl) - {0})
+    ratios = ", ".join(f"{n}: {_ratio(cg.get(n), bl.get(n))}" for n in counts)
+    top = max(counts) if counts else 16
+    s_cg, s_bl = slope(cg, 1, top), slope(bl, 1, top)
     floor = results.get("floor") or {}
     foreign = max(
         (p.get("foreign_cpu_max", 0.0) for ps in results["capacity"].values() for p in ps),
@@ -74,7 +76,7 @@ def capacity_lines(results: dict[str, Any]) -> list[str]:
     return [
         *_table(headers, rows),
         f"camgate/baseline CPU ratio at {ratios}",
-        f"marginal CPU per extra viewer (slope 1->16): camgate {_f(s_cg, 2)} %, "
+        f"marginal CPU per extra viewer (slope 1->{top}): camgate {_f(s_cg, 2)} %, "
         f"baseline {_f(s_bl, 2)} %, ratio {_ratio(s_cg, s_bl)}",
         f"floor, camera send -> whole frame in camgate's RTSP client alone (no hub/WebRTC): "
         f"p50 {_f(floor.get('p50'), 2)} ms, p99 {_f(floor.get('p99'), 2)} ms, "
@@ -99,6 +101,10 @@ def ttff_lines(results: dict[str, Any]) -> list[str]:
     return _table(headers, rows) if rows else ["(no joins)"]
 
 
+MARGINAL_CPU_TARGET = 1.0  # % of a core per extra 1080p30 viewer (issue: fan-out)
+FANOUT_RATIO_TARGET = 2.5
+
+
 def target_lines(results: dict[str, Any]) -> list[str]:
     lines = []
     cg_ttff = [t for t in results["ttff"] if t["target"] == CAMGATE]
@@ -115,6 +121,30 @@ def target_lines(results: dict[str, Any]) -> list[str]:
         lines.append(
             _verdict(met, f"camgate TTFF p50 <= {TTFF_P50_TARGET_MS:g} ms at every GOP", values)
         )
+    cg = {p["viewers"]: p["gateway_cpu"] for p in results["capacity"].get(CAMGATE, [])}
+    bl = {p["viewers"]: p["gateway_cpu"] for p in results["capacity"].get(BASELINE, [])}
+    counts = sorted(set(cg) & set(bl) - {0})
+    if len(counts) >= 2:
+        top = max(counts)
+        s_cg, s_bl = slope(cg, 1, top), slope(bl, 1, top)
+        if s_cg is not None and s_bl is not None:
+            lines.append(
+                _verdict(
+                    s_cg <= MARGINAL_CPU_TARGET and s_cg * FANOUT_RATIO_TARGET <= s_bl,
+                    f"marginal CPU per viewer <= {MARGINAL_CPU_TARGET:g} % and "
+                    f">= {FANOUT_RATIO_TARGET:g}x below the baseline",
+                    f"camgate {_f(s_cg, 2)} %, baseline {_f(s_bl, 2)} %, slope 1->{top}",
+                )
+            )
+    for p in results["capacity"].get(CAMGATE, []):
+        if p["viewers"] >= 40:
+            lines.append(
+                _verdict(
+                    p["loss_pct"] < 1.0 and p["gateway_cpu"] <= 100.0,
+                    f"{p['viewers']} viewers on one core with < 1 % of frames lost",
+                    f"CPU {_f(p['gateway_cpu'])} %, loss {_f(p['loss_pct'], 2)} %",
+                )
+            )
     for p in results["capacity"].get(CAMGATE, []):
         wire, lat = p["wire_ms"], p["latency_ms"]
         if not wire.get("n"):

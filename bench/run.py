@@ -30,6 +30,7 @@ class BenchSettings:
     capacity_gop_frames: int = 60
     floor_s: float = 8.0
     seed: int = 1
+    capacity_only: bool = False  # the viewer-scaling curve without time to first frame
 
     @classmethod
     def quick_settings(cls) -> BenchSettings:
@@ -64,13 +65,14 @@ async def run(settings: BenchSettings) -> dict[str, Any]:
     run_dir = Path(tempfile.mkdtemp(prefix="camgate-bench-"))
     progress(f"logs in {run_dir}")
     rng = random.Random(settings.seed)
-    for gop in settings.gop_frames:
+    gops = (settings.capacity_gop_frames,) if settings.capacity_only else settings.gop_frames
+    for gop in gops:
         spec = ClipSpec(gop_frames=gop)
         progress(f"clip: GOP {spec.gop_s:g} s (cache: {CACHE_DIR})")
         clip = ensure_clip(spec)
         results["stream"][f"gop_{spec.gop_s:g}s"] = _stream_facts(spec, clip)
     async with Children(run_dir) as children, PageServer() as pages:
-        for gop in settings.gop_frames:
+        for gop in gops:
             spec = ClipSpec(gop_frames=gop)
             camera, rtsp_url = await start_camera(children, ensure_clip(spec))
             progress(f"camera up: {rtsp_url}, GOP {spec.gop_s:g} s")
@@ -86,7 +88,7 @@ async def run(settings: BenchSettings) -> dict[str, Any]:
                     kind: [combine(list(points)) for points in zip(*kind_rounds, strict=True)]
                     for kind, kind_rounds in rounds.items()
                 }
-            for kind in TARGETS:
+            for kind in () if settings.capacity_only else TARGETS:
                 progress(f"{kind}: time to first frame, GOP {spec.gop_s:g} s")
                 target = await start_target(children, kind, rtsp_url, run_dir)
                 try:

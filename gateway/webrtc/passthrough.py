@@ -15,7 +15,9 @@ their shape changes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,9 @@ from aiortc.rtcrtpsender import RTCEncodedFrame
 
 from gateway.media.accessunit import AccessUnit
 from gateway.subscription import OutputFrame, Subscription, SubscriptionClosed
+from gateway.webrtc.fastsend import FastSender, fast_send_supported
+
+log = logging.getLogger("camgate.webrtc")
 
 _PAYLOAD_CACHE_KEY = "rtp-h264-payloads"
 
@@ -62,8 +67,11 @@ class PassthroughTrack(MediaStreamTrack):
         super().stop()
 
 
-def attach_passthrough(sender: RTCRtpSender, on_keyframe_request: Callable[[], None]) -> None:
-    """Make `sender` send its PassthroughTrack's pictures as they are."""
+def attach_passthrough(
+    sender: RTCRtpSender, on_keyframe_request: Callable[[], None]
+) -> FastSender | None:
+    """Make `sender` send its PassthroughTrack's pictures as they are; the FastSender
+    running its send loop, or None where aiortc's own loop had to be kept."""
 
     async def next_encoded_frame(_codec: Any) -> RTCEncodedFrame | None:
         track = sender.track
@@ -77,6 +85,16 @@ def attach_passthrough(sender: RTCRtpSender, on_keyframe_request: Callable[[], N
 
     sender._next_encoded_frame = next_encoded_frame  # type: ignore[method-assign,assignment]
     sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]
+    missing = fast_send_supported(sender)
+    if missing is None:
+        return FastSender(sender, next_encoded_frame)
+    _warn_slow_path(missing)
+    return None
+
+
+@functools.cache
+def _warn_slow_path(missing: str) -> None:
+    log.warning("aiortc changed (%s): sending through its own, slower loop", missing)
 
 
 def aiortc_hooks_present() -> bool:

@@ -26,6 +26,7 @@ from gateway.ptz.channel import PtzChannel
 from gateway.ptz.controller import PtzController
 from gateway.tasks import spawn
 from gateway.webrtc.codecs import prefer_camera_profile
+from gateway.webrtc.fastsend import FastSender
 from gateway.webrtc.passthrough import PassthroughTrack, attach_passthrough
 from gateway.webrtc.sdpfrag import TrickleFragment
 
@@ -54,6 +55,7 @@ class WhepSession:
     created: float = field(default_factory=time.monotonic)
     remote_ufrag: str | None = None
     can_steer: bool = True  # the account that opened it may use PTZ
+    send_loop: FastSender | None = None  # camgate's RTP send loop (None: aiortc's)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     closed_callbacks: list[Callable[[], object]] = field(default_factory=list)
     ptz_channels: list[PtzChannel] = field(default_factory=list)
@@ -126,7 +128,7 @@ class WhepSessions:
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             prefer_camera_profile(transceiver, await _camera_profile(hub))
-            attach_passthrough(transceiver.sender, hub.request_keyframe)
+            session.send_loop = attach_passthrough(transceiver.sender, hub.request_keyframe)
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             except Exception as exc:

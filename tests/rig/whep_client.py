@@ -226,6 +226,27 @@ class WhepViewer:
         assert self.ptz_channel is not None
         self.ptz_channel.send(data)
 
+    def drop_packets(self, every: int) -> list[int]:
+        """Lose every `every`-th media packet on arrival (not retransmissions), as a bad
+        network would; returns the list the dropped sequence numbers are added to."""
+        receiver = self.pc.getReceivers()[0]
+        original = receiver._handle_rtp_packet
+        dropped: list[int] = []
+        count = 0
+
+        async def lossy(packet: Any, arrival_time_ms: int) -> None:
+            nonlocal count
+            codec = receiver._RTCRtpReceiver__codecs.get(packet.payload_type)  # type: ignore[attr-defined]
+            if codec is not None and codec.mimeType.lower() == "video/h264":
+                count += 1
+                if count % every == 0:
+                    dropped.append(packet.sequence_number)
+                    return
+            await original(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = lossy  # type: ignore[method-assign]
+        return dropped
+
     async def send_pli(self) -> None:
         """Report picture loss (RTCP PLI), as a receiver that lost packets does."""
         receiver = self.pc.getReceivers()[0]
