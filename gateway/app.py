@@ -259,7 +259,7 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         addresses = await gateway.start()
-    except TlsError as exc:
+    except (TlsError, FileNotFoundError) as exc:  # a bad certificate, no viewer files
         log.error("%s", exc)
         await gateway.stop()
         return 1

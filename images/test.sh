@@ -50,7 +50,7 @@ log "booting $kernel under QEMU (port forward 127.0.0.1:$port -> 8080)"
 started=$SECONDS
 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 \
     -kernel "$WORK/vmlinuz" -initrd "$WORK/initrd.img" \
-    -append "root=LABEL=camgate-root rootfstype=ext4 rootwait console=ttyAMA0" \
+    -append "root=LABEL=camgate-root rootfstype=ext4 rootwait console=ttyAMA0 systemd.journald.forward_to_console=1" \
     -drive "file=$WORK/disk.img,format=raw,if=none,id=disk" -device virtio-blk-pci,drive=disk \
     -netdev "user,id=net,hostfwd=tcp:127.0.0.1:$port-:8080" -device virtio-net-pci,netdev=net \
     -display none -monitor none -serial "file:$WORK/serial.log" &

@@ -18,9 +18,14 @@ setup() {
     echo "update_initramfs=no" >"$rootfs/etc/initramfs-tools/update-initramfs.conf"
     # The root file system is found by label, and ext4 + virtio (QEMU's disks) are in
     # the initramfs; raspi-firmware's hook writes cmdline.txt from ROOTPART.
-    echo "FSTYPE=ext4" >"$rootfs/etc/initramfs-tools/conf.d/camgate-fstype"
-    printf 'ext4\nvirtio_pci\nvirtio_blk\nmmc_block\nsdhci_iproc\n' \
-        >"$rootfs/etc/initramfs-tools/modules"
+    # MODULES=list: only the drivers named here go in (MODULES=most copies hundreds, each
+    # a string of emulated processes: many minutes under qemu-user).
+    printf 'FSTYPE=ext4\nMODULES=list\n' >"$rootfs/etc/initramfs-tools/conf.d/camgate"
+    # Root on: SD card (Pi 3: bcm2835 sdhost/mmc, Pi 4: sdhci-iproc), USB (Pi 4: PCIe
+    # xHCI), QEMU's virtio disk (the image test).
+    printf '%s\n' ext4 crc32c_generic mmc_block sdhci_iproc bcm2835 bcm2835_mmc \
+        usb_storage uas xhci_pci pcie_brcmstb reset_raspberrypi dwc2 \
+        virtio_pci virtio_blk >"$rootfs/etc/initramfs-tools/modules"
     printf 'ROOTPART=LABEL=%s\nCONSOLES="ttyS1,115200 tty0"\n' "$root_label" \
         >"$rootfs/etc/default/raspi-firmware"
     # No docs, man pages or foreign translations: an appliance has no reader for them.
@@ -69,9 +74,17 @@ UNIT
     chroot "$rootfs" systemctl enable ssh-host-keys.service
     # root has no password: nobody logs in as root (console included).
     chroot "$rootfs" passwd --lock root
-    # The initramfs, once; raspi-firmware's hooks copy it and the kernel to /boot/firmware.
+    # The kernel's own postinst made the initramfs, once (updates were off); make sure
+    # raspi-firmware copied kernel and initramfs to the boot partition and wrote cmdline.txt.
     echo "update_initramfs=yes" >"$rootfs/etc/initramfs-tools/update-initramfs.conf"
-    chroot "$rootfs" update-initramfs -c -k all
+    local kernel version
+    for kernel in "$rootfs"/boot/vmlinuz-*; do
+        version=${kernel##*/vmlinuz-}
+        [[ -f $rootfs/boot/initrd.img-$version ]] || chroot "$rootfs" update-initramfs -c -k "$version"
+        chroot "$rootfs" /etc/kernel/postinst.d/z50-raspi-firmware "$version"
+        chroot "$rootfs" /etc/initramfs/post-update.d/z50-raspi-firmware "$version" \
+            "/boot/initrd.img-$version"
+    done
     slim_modules
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/log/*.log
 }
