@@ -4,6 +4,10 @@ stats count what was sent, and every viewer gets whole pictures."""
 
 from __future__ import annotations
 
+import pytest
+
+from gateway.webrtc import fastsend
+from gateway.webrtc.udpbatch import BatchSender
 from tests.conftest import WhepViewerFactory
 from tests.integration.conftest import GatewayFactory
 from tests.rig.wait import wait_until
@@ -48,3 +52,51 @@ async def test_sender_reports_and_stats_count_what_was_sent(
     remote = await viewer.pc.getStats()
     inbound = [s for s in remote.values() if s.type == "inbound-rtp"]
     assert inbound and inbound[0].packetsReceived > 100
+
+
+async def test_every_packet_goes_out_in_sendmmsg_batches(
+    start_gateway: GatewayFactory, whep_viewer: WhepViewerFactory
+) -> None:
+    gw = await start_gateway(cameras=[{"name": "cam", "source": "demo", "demo": SMALL}])
+    viewer = await whep_viewer(gw.base_url, "cam")
+    await viewer.wait_frames(60, timeout=30)
+    (session,) = gw.gateway.sessions._sessions.values()
+    loop = session.send_loop
+    assert loop is not None and loop.sent_packets > 100
+    assert loop.batched_packets == loop.sent_packets
+
+
+async def test_what_the_socket_cannot_take_now_is_queued_in_order(
+    start_gateway: GatewayFactory,
+    whep_viewer: WhepViewerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full socket buffer (a slow link's qdisc): sendmmsg takes part of a batch, the
+    rest goes through asyncio's transport, and the viewer still gets whole pictures."""
+    partial_sends = 0
+
+    def send_half(self: BatchSender, fd: int, count: int) -> int:
+        nonlocal partial_sends
+        partial_sends += 1
+        return real_send(self, fd, count // 2)
+
+    real_send = BatchSender.send
+    monkeypatch.setattr(BatchSender, "send", send_half)
+    gw = await start_gateway(cameras=[{"name": "cam", "source": "demo", "demo": SMALL}])
+    viewer = await whep_viewer(gw.base_url, "cam")
+    await viewer.wait_frames(90, timeout=30)
+    assert partial_sends > 60
+
+
+async def test_without_sendmmsg_packets_go_one_by_one(
+    start_gateway: GatewayFactory,
+    whep_viewer: WhepViewerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastsend, "batch_sender", lambda: None)
+    gw = await start_gateway(cameras=[{"name": "cam", "source": "demo", "demo": SMALL}])
+    viewer = await whep_viewer(gw.base_url, "cam")
+    await viewer.wait_frames(60, timeout=30)
+    (session,) = gw.gateway.sessions._sessions.values()
+    loop = session.send_loop
+    assert loop is not None and loop.sent_packets > 100 and loop.batched_packets == 0
