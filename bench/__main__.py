@@ -34,6 +34,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--capacity-only", action="store_true", help="only the capacity curve (no TTFF)"
     )
+    parser.add_argument(
+        "--send-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="camgate's webrtc.send_workers (its CPU then counts the workers too)",
+    )
     return parser.parse_args(argv)
 
 
@@ -51,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.viewers:
         counts = tuple(int(n) for n in args.viewers.split(","))
         settings = replace(settings, capacity=replace(settings.capacity, viewer_counts=counts))
+    if args.send_workers:
+        settings = replace(
+            settings, capacity=replace(settings.capacity, send_workers=args.send_workers)
+        )
     if args.capacity_only:
         settings = replace(settings, capacity_only=True)
     try:

@@ -21,6 +21,7 @@ class CapacitySettings:
     window_s: float = 15.0
     join_timeout_s: float = 30.0
     rounds: int = 2  # per target, in ABBA order: the machine's noise drifts
+    send_workers: int = 0  # camgate's webrtc.send_workers
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class CapacityPoint:
 
     viewers: int
     receiving: int
-    gateway_cpu: float  # % of one core
+    gateway_cpu: float  # % of one core, the gateway and its send workers together
+    worker_cpu: list[float]  # of which each send worker
     gateway_rss_mb: float
     receivers_cpu: float
     camera_cpu: float
@@ -67,11 +69,13 @@ async def measure_capacity(
         pipe_stdio=True,
         cpus=RIG_CPUS,
     )
+    workers = {f"worker{i}": pid for i, pid in enumerate(target.helper_pids())}
     pids = {
         "gateway": target.child.pid,
         "receivers": receivers.pid,
         "camera": camera.pid,
         "wiretap": wiretap.pid,
+        **workers,
     }
     meter = CpuMeter(pids)
     points: list[CapacityPoint] = []
@@ -99,7 +103,9 @@ async def measure_capacity(
             result = await receivers.read_json(30)
             await wiretap.send_json({"cmd": "stop"})
             wire = await wiretap.read_json(30)
-            points.append(_point(count, receiving, window, result, wire, target.child.pid))
+            points.append(
+                _point(count, receiving, window, result, wire, target.child.pid, list(workers))
+            )
         await receivers.send_json({"cmd": "close"})
         await receivers.read_json(30)
     finally:
@@ -126,12 +132,15 @@ def _point(
     result: dict[str, Any],
     wire: dict[str, Any],
     gateway_pid: int,
+    workers: list[str],
 ) -> CapacityPoint:
     per_viewer = result["viewers"]
+    worker_cpu = [window.percent[name] for name in workers]
     return CapacityPoint(
         viewers=count,
         receiving=receiving,
-        gateway_cpu=window.percent["gateway"],
+        gateway_cpu=window.percent["gateway"] + sum(worker_cpu),
+        worker_cpu=[round(cpu, 2) for cpu in worker_cpu],
         gateway_rss_mb=rss_mb(gateway_pid),
         receivers_cpu=window.percent["receivers"],
         camera_cpu=window.percent["camera"],
@@ -167,6 +176,10 @@ def combine(rounds: list[CapacityPoint]) -> dict[str, Any]:
         "rounds": len(rounds),
         "gateway_cpu": mean("gateway_cpu"),
         "gateway_cpu_range": spread("gateway_cpu"),
+        "worker_cpu": [
+            round(statistics.fmean(cpus), 2)
+            for cpus in zip(*(p.worker_cpu for p in rounds), strict=False)
+        ],
         "gateway_rss_mb": mean("gateway_rss_mb", 1),
         "receivers_cpu": mean("receivers_cpu"),
         "receivers_cpu_range": spread("receivers_cpu"),

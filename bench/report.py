@@ -81,8 +81,22 @@ def capacity_lines(results: dict[str, Any]) -> list[str]:
         f"floor, camera send -> whole frame in camgate's RTSP client alone (no hub/WebRTC): "
         f"p50 {_f(floor.get('p50'), 2)} ms, p99 {_f(floor.get('p99'), 2)} ms, "
         f"max {_f(floor.get('max'), 2)} ms",
+        *_worker_lines(results),
         *warning,
     ]
+
+
+def _worker_lines(results: dict[str, Any]) -> list[str]:
+    """With send workers, camgate's CPU above is its process plus its workers."""
+    points = [p for p in results["capacity"].get(CAMGATE, []) if p.get("worker_cpu")]
+    if not points:
+        return []
+    shares = "; ".join(
+        f"{p['viewers']}: gateway {_f(p['gateway_cpu'] - sum(p['worker_cpu']))}, workers "
+        + " + ".join(_f(cpu) for cpu in p["worker_cpu"])
+        for p in points
+    )
+    return [f"camgate with {len(points[0]['worker_cpu'])} send workers, CPU % by process: {shares}"]
 
 
 def ttff_lines(results: dict[str, Any]) -> list[str]:

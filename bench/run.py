@@ -109,7 +109,8 @@ async def _capacity_rounds(
     for n in range(settings.capacity.rounds):
         for kind in TARGETS if n % 2 == 0 else TARGETS[::-1]:
             progress(f"{kind}: capacity {settings.capacity.viewer_counts}, round {n + 1}")
-            target = await start_target(children, kind, rtsp_url, run_dir)
+            workers = settings.capacity.send_workers if kind == CAMGATE else 0
+            target = await start_target(children, kind, rtsp_url, run_dir, send_workers=workers)
             try:
                 points = await measure_capacity(children, target, camera, settings.capacity)
             finally:

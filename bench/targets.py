@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ webrtc:
   candidates:
     addresses: [127.0.0.1]
     ipv6: false
+  send_workers: {send_workers}
 cameras:
   - name: {camera}
     source: {rtsp_url}
@@ -54,16 +57,37 @@ class RunningTarget:
     def status_url(self) -> str:
         return f"{self.base_url}/api/cameras/{CAMERA_NAME}"
 
+    def helper_pids(self) -> list[int]:
+        """The target's child processes (camgate's send workers), free to use any core."""
+        try:
+            with open(f"/proc/{self.child.pid}/task/{self.child.pid}/children") as f:
+                pids = [int(pid) for pid in f.read().split()]
+        except OSError:
+            return []
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(pid, os.sched_getaffinity(0))
+        return pids
+
 
 async def start_target(
-    children: Children, kind: str, rtsp_url: str, run_dir: Path, timeout: float = 30.0
+    children: Children,
+    kind: str,
+    rtsp_url: str,
+    run_dir: Path,
+    timeout: float = 30.0,
+    send_workers: int = 0,
 ) -> RunningTarget:
     """Start camgate (`camgate --config`, as `python -m gateway`) or the baseline and wait
     until its camera is live."""
     port = TARGET_PORTS[kind]
     if kind == CAMGATE:
         config = run_dir / "camgate.yaml"
-        config.write_text(CAMGATE_CONFIG.format(port=port, camera=CAMERA_NAME, rtsp_url=rtsp_url))
+        config.write_text(
+            CAMGATE_CONFIG.format(
+                port=port, camera=CAMERA_NAME, rtsp_url=rtsp_url, send_workers=send_workers
+            )
+        )
         argv = [*camgate_command(), "--config", str(config)]
     else:
         argv = [

@@ -17,6 +17,7 @@ from gateway import __version__
 from gateway.auth.service import Authenticator
 from gateway.auth.store import AuthFileError
 from gateway.config import CameraConfig, Config
+from gateway.fanout.pool import SendWorkerPool
 from gateway.http.keys import MQTT_STATE, PTZ_BACKENDS, PTZ_CONTROLLERS
 from gateway.http.server import make_app
 from gateway.hub import CameraHub
@@ -91,6 +92,7 @@ class Gateway:
     snapshotters: dict[str, Snapshotter] = field(default_factory=dict)
     mqtt: MqttBridge | None = None
     auth: Authenticator | None = None
+    send_workers: SendWorkerPool | None = None  # webrtc.send_workers > 0
     _ptz_loads: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
 
     @classmethod
@@ -113,10 +115,14 @@ class Gateway:
             )
         ptz_controllers = _ptz_controllers(config, ptz_backends)
         snapshotters = {name: Snapshotter(hub) for name, hub in hubs.items()}
+        workers = SendWorkerPool(config.webrtc.send_workers) if config.webrtc.send_workers else None
         return cls(
             config=config,
             hubs=hubs,
-            sessions=WhepSessions(config.webrtc.ice_servers, ptz=ptz_controllers),
+            sessions=WhepSessions(
+                config.webrtc.ice_servers, ptz=ptz_controllers, send_workers=workers
+            ),
+            send_workers=workers,
             onvif_sessions=onvif_sessions,
             ptz_backends=ptz_backends,
             ptz_controllers=ptz_controllers,
@@ -135,6 +141,8 @@ class Gateway:
 
     async def start(self, web_root: Path | None = None) -> list[tuple[str, int]]:
         """Start cameras and the HTTP server; returns the bound (host, port) pairs."""
+        if self.send_workers is not None:
+            await self.send_workers.start()
         for hub in self.hubs.values():
             await hub.boot()
         for name, backend in self.ptz_backends.items():
@@ -158,6 +166,8 @@ class Gateway:
         if self.mqtt is not None:
             await self.mqtt.close()
         await self.sessions.close_all()
+        if self.send_workers is not None:
+            await self.send_workers.close()
         for task in self._ptz_loads:
             task.cancel()
         await asyncio.gather(*self._ptz_loads, return_exceptions=True)

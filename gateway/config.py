@@ -52,6 +52,9 @@ class CandidateFilter:
 class WebRtcConfig:
     ice_servers: tuple[IceServer, ...] = ()
     candidates: CandidateFilter = field(default_factory=CandidateFilter)
+    # Processes that send viewers' RTP (gateway/fanout/): 0 sends from the gateway's own
+    # process, which is right up to ~200 viewers on one core of a fast machine.
+    send_workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -598,13 +601,17 @@ def _demo(data: dict[str, Any], key: str) -> DemoSettings:
 
 
 def _webrtc(data: dict[str, Any]) -> WebRtcConfig:
-    _reject_unknown(data, "webrtc", {"ice_servers", "candidates"})
+    _reject_unknown(data, "webrtc", {"ice_servers", "candidates", "send_workers"})
     servers_raw = data.get("ice_servers", [])
     if not isinstance(servers_raw, list):
         raise ConfigError("webrtc.ice_servers: must be a list")
     servers = tuple(_ice_server(s, f"webrtc.ice_servers[{i}]") for i, s in enumerate(servers_raw))
     candidates = _candidates(_mapping(data.get("candidates", {}), "webrtc.candidates"))
-    return WebRtcConfig(ice_servers=servers, candidates=candidates)
+    workers = data.get("send_workers", 0)
+    if workers == "auto":  # every core but the one the gateway's own process needs
+        workers = max((os.cpu_count() or 1) - 1, 0)
+    send_workers = int(_number(workers, "webrtc.send_workers", 0, 64, integer=True))
+    return WebRtcConfig(ice_servers=servers, candidates=candidates, send_workers=send_workers)
 
 
 def _ice_server(raw: Any, key: str) -> IceServer:

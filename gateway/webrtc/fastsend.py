@@ -2,47 +2,43 @@
 
 aiortc's RTCRtpSender._run_rtp builds an RtpPacket object per packet, serializes its
 header extensions, and awaits three coroutine layers (DTLS transport, ICE transport,
-aioice) down to `sendto`: ~33 us per packet per viewer. Everything but the header fields
-that differ per viewer (sequence number, timestamp, SSRC, marker) is the same for every
-packet of a frame, so here one header template per viewer is patched per packet and
-written with the payload into a slot of a C buffer, SRTP-protected there in place with
-the DTLS transport's own libsrtp session (srtp_inplace.py), and a frame's packets go to
-the selected ICE pair's socket in one `sendmmsg` (udpbatch.py). What aiortc does around
-the send keeps working on its own state, which this loop feeds:
-- NACK: aiortc calls sender._retransmit(seq); ours rebuilds that packet from a compact
-  history and sends it through aiortc's own path (RTX-wrapped when negotiated);
+aioice) down to `sendto`: ~33 us per packet per viewer. Here the loop takes each frame's
+payloads (packetized once for all viewers) and hands them to an RtpPump
+(gateway/webrtc/rtppump.py: header template, SRTP in place, one `sendmmsg` per frame) —
+in this process, or in a send worker process when `webrtc.send_workers` is set
+(gateway/fanout/). What aiortc does around the send keeps working on its own state,
+which this loop feeds:
+- NACK: aiortc calls sender._retransmit(seq); the pump resends from its history
+  (RTX-wrapped when negotiated);
 - RTCP sender reports and getStats(): the same counters aiortc's loop updates;
 - PLI/FIR: unchanged (gateway/webrtc/passthrough.py routes them to the camera).
 
-All of aiortc's internals this needs are named in REQUIRED_* below and checked by
+All of aiortc's internals this needs are named in SENDER_FIELDS below and checked by
 `fast_send_supported()` (tests/unit/test_fastsend.py fails if an aiortc upgrade changes
 them); without them camgate falls back to aiortc's loop and logs why, once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import struct
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtp import RtpPacket, wrap_rtx
-from aiortc.utils import random16, random32, uint16_add, uint32_add
+from aiortc.rtp import RtpPacket
+from aiortc.utils import random16, random32, uint32_add
 
-from gateway.webrtc.srtp_inplace import (
-    SRTP_MAX_TRAILER_LEN,
-    InPlaceProtector,
-    inplace_supported,
-)
-from gateway.webrtc.udpbatch import SLOT_SIZE, BatchSender, batch_sender
+from gateway.webrtc.rtppump import PumpGone, RtpPump, Rtx
+from gateway.webrtc.srtp_inplace import inplace_supported
+from gateway.webrtc.udpbatch import batch_sender
+
+if TYPE_CHECKING:
+    from gateway.fanout.pool import SendWorkerPool
 
 log = logging.getLogger("camgate.webrtc")
 
-HISTORY_SIZE = 128  # packets kept for NACK (aiortc keeps 128 too)
 ICE_COMPONENT = 1
 # Private RTCRtpSender attributes (name-mangled) this loop reads or updates.
 SENDER_FIELDS = (
@@ -51,14 +47,12 @@ SENDER_FIELDS = (
     "mid",
     "rtp_header_extensions_map",
     "rtx_payload_type",
-    "rtx_sequence_number",
     "ntp_timestamp",
     "rtp_timestamp",
     "octet_count",
     "packet_count",
 )
-_HEADER = struct.Struct("!BBHII")
-NTP_UNIX_OFFSET_S = 2208988800  # 1900-01-01 to 1970-01-01
+_HEADER_SIZE = 12
 
 
 def _field(name: str) -> str:
@@ -68,14 +62,22 @@ def _field(name: str) -> str:
 _NTP_TIMESTAMP, _RTP_TIMESTAMP = _field("ntp_timestamp"), _field("rtp_timestamp")
 _OCTET_COUNT, _PACKET_COUNT = _field("octet_count"), _field("packet_count")
 
-
-def ntp_now() -> int:
-    """Now as a 64-bit NTP timestamp (aiortc's clock.current_ntp_time, without its
-    datetime arithmetic, which cost more than building a packet)."""
-    return int((time.time() + NTP_UNIX_OFFSET_S) * (1 << 32))
-
-
 FrameSource = Callable[[Any], Awaitable[Any]]  # codec -> RTCEncodedFrame | None
+
+
+class Pump(Protocol):
+    """What the loop sends through: an RtpPump here, or one in a send worker."""
+
+    sent_packets: int
+    batched_packets: int
+    octets: int
+    retransmitted: int
+    rtp_timestamp: int
+    ntp_timestamp: int
+
+    def send_frame(self, payloads: list[bytes], timestamp: int) -> None: ...
+
+    def retransmit(self, sequence_number: int) -> bool: ...
 
 
 def fast_send_supported(sender: RTCRtpSender) -> str | None:
@@ -89,242 +91,152 @@ def fast_send_supported(sender: RTCRtpSender) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Route:
-    """Everything a frame's send needs, resolved once per ICE pair and SRTP session."""
-
-    dtls: Any  # RTCDtlsTransport
-    pair: Any  # aioice CandidatePair
-    srtp: Any  # pylibsrtp.Session
-    transport: Any  # asyncio.DatagramTransport of the pair's socket
-    address: tuple[Any, ...]
-    fd: int
-    protector: InPlaceProtector | None
-    batch: BatchSender | None  # None: one sendto per packet
-
-    @classmethod
-    def build(cls, dtls: Any, pair: Any, batch: BatchSender | None) -> _Route:
-        transport = pair.protocol.transport
-        sock = transport.get_extra_info("socket")
-        address = pair.remote_addr
-        srtp = dtls._tx_srtp
-        protector = None
-        if batch is not None and sock is not None and inplace_supported(srtp) is None:
-            family = sock.family
-            if batch.destination == address or batch.aim(family, address):
-                protector = InPlaceProtector(srtp)
-        return cls(
-            dtls=dtls,
-            pair=pair,
-            srtp=srtp,
-            transport=transport,
-            address=address,
-            fd=sock.fileno() if sock is not None else -1,
-            protector=protector,
-            batch=batch if protector is not None else None,
-        )
-
-
 class FastSender:
-    """Owns one passthrough sender's RTP loop and its NACK history."""
+    """Owns one passthrough sender's RTP loop."""
 
-    def __init__(self, sender: RTCRtpSender, next_frame: FrameSource) -> None:
+    def __init__(
+        self,
+        sender: RTCRtpSender,
+        next_frame: FrameSource,
+        workers: SendWorkerPool | None = None,
+    ) -> None:
         self.sender = sender
         self.next_frame = next_frame
-        self.history: dict[int, tuple[int, int, bool, bytes]] = {}  # seq % size -> packet
-        self.retransmitted = 0
-        self.sent_packets = 0
-        self.batched_packets = 0  # of those, sent in sendmmsg batches
-        self.payload_type = 0  # the codec's, once sending starts
-        self._sequence = 0
-        self._cached_route: _Route | None = None
-        self._batch = batch_sender()
+        self.workers = workers
+        self.pump: Pump | None = None
+        self._route: tuple[Any, Any] | None = None  # (ICE pair, SRTP session) of the pump
+        self._detach: Callable[[], None] | None = None  # leaves the send worker
+        self.on_pump_gone: Callable[[], object] = lambda: None  # the viewer can't be served
         sender._run_rtp = self.run_rtp  # type: ignore[method-assign]
         sender._retransmit = self.retransmit  # type: ignore[method-assign]
+
+    # Counters for tests, stats and the benchmark.
+    @property
+    def sent_packets(self) -> int:
+        return self.pump.sent_packets if self.pump else 0
+
+    @property
+    def batched_packets(self) -> int:
+        return self.pump.batched_packets if self.pump else 0
+
+    @property
+    def retransmitted(self) -> int:
+        return self.pump.retransmitted if self.pump else 0
 
     def _get(self, name: str) -> Any:
         return getattr(self.sender, _field(name))
 
-    def _set(self, name: str, value: Any) -> None:
-        setattr(self.sender, _field(name), value)
-
-    def _header_template(self, payload_type: int) -> tuple[bytearray, int | None]:
+    def _header_template(self, payload_type: int) -> tuple[bytes, int | None]:
         """The RTP header with this viewer's SSRC and header extensions (mid, abs-send-
         time), and the offset of the 3-byte abs-send-time value to patch per frame."""
         packet = RtpPacket(payload_type=payload_type, sequence_number=0, timestamp=0)
         packet.ssrc = self.sender._ssrc
         packet.extensions.mid = self._get("mid")
         packet.extensions.abs_send_time = 0xABCDEF  # a marker to find the value by
-        header = bytearray(packet.serialize(self._get("rtp_header_extensions_map")))
-        offset = header.find(b"\xab\xcd\xef", _HEADER.size)
+        header = packet.serialize(self._get("rtp_header_extensions_map"))
+        offset = header.find(b"\xab\xcd\xef", _HEADER_SIZE)
         return header, offset if offset >= 0 else None
+
+    def _new_pump(self, codec: Any) -> RtpPump:
+        header, abs_offset = self._header_template(codec.payloadType)
+        rtx_payload_type = self._get("rtx_payload_type")
+        return RtpPump(
+            header=header,
+            abs_send_time_offset=abs_offset,
+            ssrc=self.sender._ssrc,
+            payload_type=codec.payloadType,
+            sequence=random16(),
+            rtx=None if rtx_payload_type is None else Rtx(rtx_payload_type, self.sender._rtx_ssrc),
+            rtx_sequence=random16(),
+        )
 
     async def run_rtp(self, codec: Any) -> None:
         sender = self.sender
         self._get("rtp_started").set()
-        self._sequence = random16()
         timestamp_origin = random32()
-        header, abs_offset = self._header_template(codec.payloadType)
-        self.payload_type = codec.payloadType
+        template = self._new_pump(codec)
         try:
             while True:
                 frame = await self.next_frame(codec)
                 if frame is None:
                     continue
-                route = self._route()
+                dtls = sender.transport
+                pump = self._pump_for(dtls, template)
                 timestamp = uint32_add(timestamp_origin, frame.timestamp)
-                if abs_offset is not None:  # 6.18 fixed point seconds, 24 bits
-                    abs_send_time = (ntp_now() >> 14) & 0xFFFFFF
-                    header[abs_offset : abs_offset + 3] = abs_send_time.to_bytes(3, "big")
-                payloads = frame.payloads
-                if route.batch is not None:
-                    self._send_batched(route, header, payloads, timestamp)
-                    self.batched_packets += len(payloads)
-                else:
-                    self._send_one_by_one(route, header, payloads, timestamp)
-                octets = sum(map(len, payloads))
-                count = len(payloads)
-                self.sent_packets += count
+                sent, octets = pump.sent_packets, pump.octets
+                pump.send_frame(frame.payloads, timestamp)
                 # What aiortc's loop keeps for RTCP sender reports and getStats().
-                setattr(sender, _NTP_TIMESTAMP, ntp_now())
-                setattr(sender, _RTP_TIMESTAMP, timestamp)
-                setattr(sender, _OCTET_COUNT, getattr(sender, _OCTET_COUNT) + octets)
-                setattr(sender, _PACKET_COUNT, getattr(sender, _PACKET_COUNT) + count)
-                _count_dtls(route.dtls, count, octets)
+                setattr(sender, _NTP_TIMESTAMP, pump.ntp_timestamp)
+                setattr(sender, _RTP_TIMESTAMP, pump.rtp_timestamp)
+                setattr(sender, _OCTET_COUNT, pump.octets)
+                setattr(sender, _PACKET_COUNT, pump.sent_packets)
+                _count_dtls(dtls, pump.sent_packets - sent, pump.octets - octets)
+        except PumpGone as exc:
+            log.warning("viewer's send path is gone (%s): closing the viewer", exc)
+            self.on_pump_gone()
         except (ConnectionError, MediaStreamError, OSError):
             pass
         except Exception:  # keep the contract: never leave stop() waiting
             log.exception("RTP send loop failed")
         finally:
+            if self._detach is not None:
+                self._detach()
+                self._detach = None
             track = sender.track
             if track is not None:
                 track.stop()
             self._get("rtp_exited").set()
 
-    def _route(self) -> _Route:
-        """Where this frame goes: the DTLS transport's SRTP session and the selected ICE
-        pair's socket and address (looked up per frame; cached while they stay)."""
-        dtls = self.sender.transport
+    def _pump_for(self, dtls: Any, template: RtpPump) -> Pump:
+        """The pump for the current ICE pair and SRTP session (they are set once the
+        viewer connects and, in practice, never change after)."""
         if dtls._state.name != "CONNECTED":
             raise ConnectionError("DTLS is not connected")
         pair = dtls.transport._connection._nominated.get(ICE_COMPONENT)
         if pair is None:
             raise ConnectionError("no ICE pair selected")
-        route = self._cached_route
-        if (
-            route is None
-            or route.pair is not pair
-            or route.srtp is not dtls._tx_srtp
-            or route.transport.is_closing()
-        ):
-            route = self._cached_route = _Route.build(dtls, pair, self._batch)
-        return route
-
-    def _packet_header(self, header: bytearray, marker: bool, timestamp: int) -> None:
-        _HEADER.pack_into(
-            header,
-            0,
-            header[0],
-            (0x80 if marker else 0) | self.payload_type,
-            self._sequence,
-            timestamp,
-            self.sender._ssrc,
-        )
-
-    def _remember(self, timestamp: int, marker: bool, payload: bytes) -> None:
-        sequence = self._sequence
-        self.history[sequence % HISTORY_SIZE] = (sequence, timestamp, marker, payload)
-        self._sequence = (sequence + 1) & 0xFFFF
-
-    def _send_batched(
-        self, route: _Route, header: bytearray, payloads: list[bytes], timestamp: int
-    ) -> None:
-        """Build each packet in a slot of the batch, protect it there, and send the
-        slots with one system call per batch."""
-        batch = route.batch
-        assert batch is not None and route.protector is not None
-        view, slots, protect = batch.view, batch.slots, route.protector.protect
-        header_length = len(header)
-        last = len(payloads) - 1
-        used = 0
-        for i, payload in enumerate(payloads):
-            marker = i == last
-            length = header_length + len(payload)
-            if length > SLOT_SIZE - SRTP_MAX_TRAILER_LEN:  # never from our packetizer
-                self._flush(route, used)
-                used = 0
-                self._send_one_by_one(route, header, [payload], timestamp, marker)
-                continue
-            self._packet_header(header, marker, timestamp)
-            start = used * SLOT_SIZE
-            view[start : start + header_length] = header
-            view[start + header_length : start + length] = payload
-            batch.set_length(used, protect(slots[used], length))
-            self._remember(timestamp, marker, payload)
-            used += 1
-            if used == batch.capacity:
-                self._flush(route, used)
-                used = 0
-        self._flush(route, used)
-
-    def _flush(self, route: _Route, count: int) -> None:
-        """Send the first `count` slots; what the kernel cannot take now (full socket
-        buffer) goes through asyncio's transport, which queues it in order."""
-        if not count:
-            return
-        batch = route.batch
-        assert batch is not None
-        transport = route.transport
-        sent = 0
-        if not transport.get_write_buffer_size():  # else keep behind what is queued
-            sent = batch.send(route.fd, count)
-        for slot in range(sent, count):
-            transport.sendto(batch.datagram(slot), route.address)
-
-    def _send_one_by_one(
-        self,
-        route: _Route,
-        header: bytearray,
-        payloads: list[bytes],
-        timestamp: int,
-        last_marker: bool = True,
-    ) -> None:
-        """Where no batch can be used: a bytes object and a sendto per packet."""
-        protect, sendto, address = route.srtp.protect, route.transport.sendto, route.address
-        last = len(payloads) - 1
-        for i, payload in enumerate(payloads):
-            marker = last_marker and i == last
-            self._packet_header(header, marker, timestamp)
-            sendto(protect(bytes(header) + payload), address)
-            self._remember(timestamp, marker, payload)
+        route = (pair, dtls._tx_srtp)
+        if self.pump is not None and self._route == route:
+            return self.pump
+        if self._detach is not None:
+            self._detach()
+            self._detach = None
+        if self.pump is not None:  # a new pair: go on from where the old pump was
+            template.sequence = getattr(self.pump, "sequence", template.sequence)
+        self._route = route
+        if self.workers is not None:
+            self.pump, self._detach = self.workers.attach(dtls, pair, template)
+        else:
+            self.pump = _connect_here(template, dtls._tx_srtp, pair)
+        return self.pump
 
     async def retransmit(self, sequence_number: int) -> None:
-        """A viewer's NACK: resend from history, through aiortc's own (slower) path."""
-        entry = self.history.get(sequence_number % HISTORY_SIZE)
-        if entry is None or entry[0] != sequence_number:
-            return
-        sequence, timestamp, marker, payload = entry
-        packet = RtpPacket(
-            payload_type=self.payload_type,
-            marker=int(marker),
-            sequence_number=sequence,
-            timestamp=timestamp,
-        )
-        packet.ssrc = self.sender._ssrc
-        packet.payload = payload
-        packet.extensions.mid = self._get("mid")
-        rtx_payload_type = self._get("rtx_payload_type")
-        if rtx_payload_type is not None:
-            packet = wrap_rtx(
-                packet,
-                payload_type=rtx_payload_type,
-                sequence_number=self._get("rtx_sequence_number"),
-                ssrc=self.sender._rtx_ssrc,
-            )
-            self._set("rtx_sequence_number", uint16_add(self._get("rtx_sequence_number"), 1))
-        self.retransmitted += 1
-        data = packet.serialize(self._get("rtp_header_extensions_map"))
-        await self.sender.transport._send_rtp(data)
+        """A viewer's NACK (aiortc calls this from its RTCP handling)."""
+        if self.pump is not None:
+            with contextlib.suppress(ConnectionError):  # the send loop notices it too
+                self.pump.retransmit(sequence_number)
+
+
+def _connect_here(pump: RtpPump, srtp: Any, pair: Any) -> RtpPump:
+    """Send from this process, on the ICE pair's own socket."""
+    transport = pair.protocol.transport
+    address = pair.remote_addr
+
+    def send_datagram(data: bytes) -> None:
+        transport.sendto(data, address)
+
+    sock = transport.get_extra_info("socket")
+    batch = batch_sender() if sock is not None and inplace_supported(srtp) is None else None
+    if batch is not None and not batch.aim(sock.family, address):
+        batch = None
+    pump.connect(
+        srtp,
+        send_datagram,
+        backlog=transport.get_write_buffer_size,
+        batch=batch,
+        fd=sock.fileno() if sock is not None else -1,
+    )
+    return pump
 
 
 def _count_dtls(dtls: Any, packets: int, octets: int) -> None:

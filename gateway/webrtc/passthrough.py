@@ -19,7 +19,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
@@ -29,6 +29,9 @@ from aiortc.rtcrtpsender import RTCEncodedFrame
 from gateway.media.accessunit import AccessUnit
 from gateway.subscription import OutputFrame, Subscription, SubscriptionClosed
 from gateway.webrtc.fastsend import FastSender, fast_send_supported
+
+if TYPE_CHECKING:
+    from gateway.fanout.pool import SendWorkerPool
 
 log = logging.getLogger("camgate.webrtc")
 
@@ -68,10 +71,13 @@ class PassthroughTrack(MediaStreamTrack):
 
 
 def attach_passthrough(
-    sender: RTCRtpSender, on_keyframe_request: Callable[[], None]
+    sender: RTCRtpSender,
+    on_keyframe_request: Callable[[], None],
+    workers: SendWorkerPool | None = None,
 ) -> FastSender | None:
     """Make `sender` send its PassthroughTrack's pictures as they are; the FastSender
-    running its send loop, or None where aiortc's own loop had to be kept."""
+    running its send loop (sending through `workers` when given), or None where aiortc's
+    own loop had to be kept."""
 
     async def next_encoded_frame(_codec: Any) -> RTCEncodedFrame | None:
         track = sender.track
@@ -87,7 +93,7 @@ def attach_passthrough(
     sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]
     missing = fast_send_supported(sender)
     if missing is None:
-        return FastSender(sender, next_encoded_frame)
+        return FastSender(sender, next_encoded_frame, workers)
     _warn_slow_path(missing)
     return None
 

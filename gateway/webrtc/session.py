@@ -20,6 +20,7 @@ from aiortc import (
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from gateway.config import IceServer
+from gateway.fanout.pool import SendWorkerPool
 from gateway.hub import CameraHub, CameraState
 from gateway.ptz.channel import LABEL as PTZ_LABEL
 from gateway.ptz.channel import PtzChannel
@@ -98,8 +99,10 @@ class WhepSessions:
         self,
         ice_servers: Iterable[IceServer] = (),
         ptz: Mapping[str, PtzController] | None = None,
+        send_workers: SendWorkerPool | None = None,
     ) -> None:
         self._ice_servers = tuple(ice_servers)
+        self._send_workers = send_workers
         self._sessions: dict[str, WhepSession] = {}
         self._ptz: Mapping[str, PtzController] = ptz if ptz is not None else {}
 
@@ -128,7 +131,13 @@ class WhepSessions:
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             prefer_camera_profile(transceiver, await _camera_profile(hub))
-            session.send_loop = attach_passthrough(transceiver.sender, hub.request_keyframe)
+            session.send_loop = attach_passthrough(
+                transceiver.sender, hub.request_keyframe, self._send_workers
+            )
+            if session.send_loop is not None:  # e.g. its send worker died: let it reconnect
+                session.send_loop.on_pump_gone = lambda: spawn(
+                    self.close(session), f"close-viewer:{session.id[:8]}"
+                )
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             except Exception as exc:

@@ -50,9 +50,8 @@ def sockaddr(family: int, address: tuple[Any, ...]) -> bytes | None:
     """The C `sockaddr_in`/`sockaddr_in6` for a numeric (host, port), or None."""
     host, port = address[0], address[1]
     try:
-        info: tuple[Any, ...] = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST)[
-            0
-        ][4]
+        found = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM, 0, socket.AI_NUMERICHOST)
+        info: tuple[Any, ...] = found[0][4]
     except (OSError, UnicodeError, IndexError):
         return None
     # sa_family_t is host-endian, the rest network order.

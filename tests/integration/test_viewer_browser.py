@@ -91,9 +91,9 @@ def assert_smpte_bars(samples: list[list[int]], rows: list[float]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("slices", "config_interval"),
-    [(4, -1), (1, 0)],
-    ids=["four-slices", "sps-only-in-sdp"],
+    ("slices", "config_interval", "send_workers"),
+    [(4, -1, 0), (1, 0, 0), (4, -1, 1)],
+    ids=["four-slices", "sps-only-in-sdp", "four-slices-from-a-send-worker"],
 )
 async def test_browser_plays_the_camera_picture_intact(
     rtsp_server: RtspServerFactory,
@@ -101,13 +101,15 @@ async def test_browser_plays_the_camera_picture_intact(
     chromium: Browser,
     slices: int,
     config_interval: int,
+    send_workers: int,
     tmp_path: Path,
 ) -> None:
     launch = testsrc_h264(
         width=WIDTH, height=HEIGHT, gop=60, slices=slices, config_interval=config_interval
     )
     server = await rtsp_server({"/cam": launch})
-    gw = await start_gateway(cameras=[{"name": "cam", "source": server.url("/cam")}])
+    webrtc = {"candidates": {"addresses": ["127.0.0.1"]}, "send_workers": send_workers}
+    gw = await start_gateway(cameras=[{"name": "cam", "source": server.url("/cam")}], webrtc=webrtc)
     page = await open_viewer(chromium, gw)
     await tile_state(page, "cam", "live")
     await frames_decoded_over(page, "cam", 30)

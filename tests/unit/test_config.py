@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from gateway.config import ConfigError, demo_config, parse_config, parse_listen
@@ -64,6 +66,9 @@ def test_demo_config_is_one_preloaded_demo_camera() -> None:
             "cameras: [{name: a, source: demo}]\nwebrtc: {candidates: {addresses: [x]}}",
             "webrtc.candidates.addresses[0]",
         ),
+        ("cameras: [{name: a, source: demo}]\nwebrtc: {send_workers: -1}", "webrtc.send_workers"),
+        ("cameras: [{name: a, source: demo}]\nwebrtc: {send_workers: many}", "webrtc.send_workers"),
+        ("cameras: [{name: a, source: demo}]\nwebrtc: {send_workers: 1.5}", "webrtc.send_workers"),
         ("cameras: [{name: a, source: demo, demo: {width: 641}}]", "even"),
         ("cameras: [\n  - name: a\n  source: x", "line"),
         ("- just a list", "config: must be a mapping"),
@@ -248,3 +253,11 @@ def test_mqtt_errors_name_the_key(mqtt: str, message: str) -> None:
         parse_config(CAMERAS + "mqtt: " + mqtt)
     assert message in str(info.value)
     assert "1234" not in str(info.value)
+
+
+def test_send_workers() -> None:
+    base = "cameras: [{name: a, source: demo}]\n"
+    assert parse_config(base).webrtc.send_workers == 0
+    assert parse_config(base + "webrtc: {send_workers: 3}").webrtc.send_workers == 3
+    auto = parse_config(base + "webrtc: {send_workers: auto}").webrtc.send_workers
+    assert auto == max((os.cpu_count() or 1) - 1, 0)

@@ -1,0 +1,204 @@
+"""One viewer's RTP video stream, sent from payloads packetized once for every viewer.
+
+Per packet only what differs per viewer is done: the header fields (sequence number,
+timestamp, marker) patched into a template that already holds the SSRC and header
+extensions, SRTP in place in a C slot, and a frame's packets handed to the kernel in
+one `sendmmsg`. The same pump runs inside the gateway process (gateway/webrtc/fastsend.py)
+and in send worker processes (gateway/fanout/worker.py); it knows nothing of aiortc.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.webrtc.srtp_inplace import SRTP_MAX_TRAILER_LEN, InPlaceProtector
+from gateway.webrtc.udpbatch import SLOT_SIZE, BatchSender
+
+HISTORY_SIZE = 128  # packets kept for NACK (aiortc keeps 128 too)
+NTP_UNIX_OFFSET_S = 2208988800  # 1900-01-01 to 1970-01-01
+_HEADER = struct.Struct("!BBHII")
+_SEQUENCE = struct.Struct("!H")
+
+
+def ntp_now() -> int:
+    """Now as a 64-bit NTP timestamp (aiortc's clock.current_ntp_time, without its
+    datetime arithmetic, which cost more than building a packet)."""
+    return int((time.time() + NTP_UNIX_OFFSET_S) * (1 << 32))
+
+
+class PumpGone(ConnectionError):
+    """The pump cannot send any more (its send worker stopped): the viewer must go."""
+
+
+@dataclass(frozen=True)
+class Rtx:
+    """RFC 4588 retransmission stream, when the viewer negotiated one."""
+
+    payload_type: int
+    ssrc: int
+
+
+class RtpPump:
+    """Sends frames to one viewer, once connect() has said where to."""
+
+    def __init__(
+        self,
+        *,
+        header: bytes,
+        abs_send_time_offset: int | None,
+        ssrc: int,
+        payload_type: int,
+        sequence: int,
+        rtx: Rtx | None = None,
+        rtx_sequence: int = 0,
+    ) -> None:
+        self.header = bytearray(header)
+        self.abs_send_time_offset = abs_send_time_offset
+        self.ssrc = ssrc
+        self.payload_type = payload_type
+        self.sequence = sequence
+        self.rtx = rtx
+        self.rtx_sequence = rtx_sequence
+        self.history: dict[int, tuple[int, int, bool, bytes]] = {}  # seq % size -> packet
+        self.sent_packets = 0
+        self.batched_packets = 0
+        self.octets = 0
+        self.retransmitted = 0
+        self.rtp_timestamp = 0
+        self.ntp_timestamp = 0
+        self.srtp: Any = None
+        self.send_datagram: Callable[[bytes], object] = lambda _data: None
+        self.backlog: Callable[[], int] = lambda: 0
+        self.batch: BatchSender | None = None
+        self.protector: InPlaceProtector | None = None
+        self.fd = -1
+
+    def connect(
+        self,
+        srtp: Any,
+        send_datagram: Callable[[bytes], object],
+        *,
+        backlog: Callable[[], int] = lambda: 0,
+        batch: BatchSender | None = None,
+        fd: int = -1,
+    ) -> None:
+        """Where packets go: an SRTP session (pylibsrtp.Session) and a socket, as `fd`
+        for batches and as `send_datagram` for the rest. Called again when they change."""
+        self.srtp = srtp
+        self.send_datagram = send_datagram
+        self.backlog = backlog
+        self.batch = batch
+        self.protector = InPlaceProtector(srtp) if batch is not None else None
+        self.fd = fd
+
+    def send_frame(self, payloads: list[bytes], timestamp: int) -> None:
+        """Send one frame's RTP payloads (the last one carries the marker)."""
+        header = self.header
+        offset = self.abs_send_time_offset
+        if offset is not None:  # 6.18 fixed point seconds, 24 bits
+            header[offset : offset + 3] = ((ntp_now() >> 14) & 0xFFFFFF).to_bytes(3, "big")
+        if self.batch is not None:
+            self._send_batched(payloads, timestamp)
+            self.batched_packets += len(payloads)
+        else:
+            for i, payload in enumerate(payloads):
+                self._send_one(payload, timestamp, i == len(payloads) - 1)
+        self.sent_packets += len(payloads)
+        self.octets += sum(map(len, payloads))
+        self.rtp_timestamp = timestamp
+        self.ntp_timestamp = ntp_now()
+
+    def _patch(self, marker: bool, timestamp: int) -> None:
+        _HEADER.pack_into(
+            self.header,
+            0,
+            self.header[0],
+            (0x80 if marker else 0) | self.payload_type,
+            self.sequence,
+            timestamp,
+            self.ssrc,
+        )
+
+    def _remember(self, timestamp: int, marker: bool, payload: bytes) -> None:
+        sequence = self.sequence
+        self.history[sequence % HISTORY_SIZE] = (sequence, timestamp, marker, payload)
+        self.sequence = (sequence + 1) & 0xFFFF
+
+    def _send_one(self, payload: bytes, timestamp: int, marker: bool) -> None:
+        self._patch(marker, timestamp)
+        self.send_datagram(self.srtp.protect(bytes(self.header) + payload))
+        self._remember(timestamp, marker, payload)
+
+    def _send_batched(self, payloads: list[bytes], timestamp: int) -> None:
+        """Build each packet in a slot, protect it there, one system call per batch."""
+        batch, protector = self.batch, self.protector
+        assert batch is not None and protector is not None
+        view, slots, protect, header = batch.view, batch.slots, protector.protect, self.header
+        header_length = len(header)
+        last = len(payloads) - 1
+        used = 0
+        for i, payload in enumerate(payloads):
+            marker = i == last
+            length = header_length + len(payload)
+            if length > SLOT_SIZE - SRTP_MAX_TRAILER_LEN:  # never from our packetizer
+                self._flush(used)
+                used = 0
+                self._send_one(payload, timestamp, marker)
+                continue
+            self._patch(marker, timestamp)
+            start = used * SLOT_SIZE
+            view[start : start + header_length] = header
+            view[start + header_length : start + length] = payload
+            batch.set_length(used, protect(slots[used], length))
+            self._remember(timestamp, marker, payload)
+            used += 1
+            if used == batch.capacity:
+                self._flush(used)
+                used = 0
+        self._flush(used)
+
+    def _flush(self, count: int) -> None:
+        """Send the first `count` slots; what the kernel cannot take now (full socket
+        buffer) goes to send_datagram, which queues it in order."""
+        if not count:
+            return
+        batch = self.batch
+        assert batch is not None
+        sent = 0
+        if not self.backlog():  # else stay behind what is queued
+            sent = batch.send(self.fd, count)
+        for slot in range(sent, count):
+            self.send_datagram(batch.datagram(slot))
+
+    def retransmit(self, sequence_number: int) -> bool:
+        """A viewer's NACK: resend that packet from history (RTX-wrapped when negotiated);
+        False if it is no longer there."""
+        entry = self.history.get(sequence_number % HISTORY_SIZE)
+        if entry is None or entry[0] != sequence_number:
+            return False
+        sequence, timestamp, marker, payload = entry
+        header = bytearray(self.header)
+        marker_bit = 0x80 if marker else 0
+        if self.rtx is None:
+            _HEADER.pack_into(
+                header, 0, header[0], marker_bit | self.payload_type, sequence, timestamp, self.ssrc
+            )
+        else:
+            _HEADER.pack_into(
+                header,
+                0,
+                header[0],
+                marker_bit | self.rtx.payload_type,
+                self.rtx_sequence,
+                timestamp,
+                self.rtx.ssrc,
+            )
+            self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
+            payload = _SEQUENCE.pack(sequence) + payload  # RFC 4588: original sequence first
+        self.send_datagram(self.srtp.protect(bytes(header) + payload))
+        self.retransmitted += 1
+        return True
