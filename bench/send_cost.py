@@ -28,8 +28,8 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from pylibsrtp import Policy, Session
 
-from gateway.webrtc.srtp_inplace import InPlaceProtector
-from gateway.webrtc.udpbatch import SLOT_SIZE, batch_sender
+from gateway.webrtc.rtppump import RtpPump
+from gateway.webrtc.udpbatch import batch_sender
 
 PAYLOAD = os.urandom(1180)  # a full FU-A fragment
 RUNS = 5
@@ -116,35 +116,33 @@ def measure(packets: int) -> dict[str, Any]:
     built = aiortc_build(1)
     protected = srtp.protect(built)
 
-    # camgate: build each packet in a C slot, SRTP in place, a frame per sendmmsg.
-    batch = batch_sender(FRAME_PACKETS)
+    # camgate: the send loop's own pump (gateway/webrtc/rtppump.py): each packet built in
+    # a C slot, SRTP in place, a frame per sendmmsg.
+    batch = batch_sender()
     assert batch is not None, "sendmmsg is missing"
     batch.aim(socket.AF_INET, address)
-    protector = InPlaceProtector(inplace)
-    view, slots = batch.view, batch.slots
-    header_length = len(header)
-    length = header_length + len(PAYLOAD)
-    sequence = [0]
+    pump = RtpPump(
+        header=bytes(header),
+        abs_send_time_offset=None,
+        ssrc=1234,
+        payload_type=102,
+        sequence=0,
+    )
+    pump.connect(inplace, lambda _data: None, batch=batch, fd=out.fileno())
+    frame = [PAYLOAD] * FRAME_PACKETS
 
     def camgate_frame(i: int) -> None:
-        if i % FRAME_PACKETS:
-            return
-        for slot in range(FRAME_PACKETS):
-            pack(header, 0, header[0], 102, sequence[0] & 0xFFFF, i, 1234)
-            sequence[0] += 1
-            start = slot * SLOT_SIZE
-            view[start : start + header_length] = header
-            view[start + header_length : start + length] = PAYLOAD
-            batch.set_length(slot, protector.protect(slots[slot], length))
-        if batch.send(out.fileno(), FRAME_PACKETS) < FRAME_PACKETS:
-            drain()
+        if i % FRAME_PACKETS == 0:
+            pump.send_frame(frame, i)
+            if i % 1400 == 0:
+                drain()
 
     steps = {
         "aiortc: build + serialize RtpPacket": best_ns(aiortc_build, packets),
         "camgate: patch header template": best_ns(camgate_build, packets),
         "SRTP protect (libsrtp)": best_ns(lambda _i: srtp.protect(built), packets),
         "sendto (UDP, loopback)": best_ns(lambda _i: send(protected), packets),
-        "camgate: all steps, in place + sendmmsg": best_ns(camgate_frame, packets),
+        "camgate: RtpPump, in place + sendmmsg": best_ns(camgate_frame, packets),
     }
 
     # aiortc's send goes through three coroutine layers (DTLS, ICE transport, aioice).
@@ -184,7 +182,7 @@ def measure(packets: int) -> dict[str, Any]:
         "ns_per_packet": steps,
         "aiortc_total_ns": round(aiortc_total, 1),
         "bytes_path_total_ns": round(bytes_total, 1),
-        "camgate_total_ns": steps["camgate: all steps, in place + sendmmsg"],
+        "camgate_total_ns": steps["camgate: RtpPump, in place + sendmmsg"],
     }
 
 

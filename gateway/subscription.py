@@ -95,9 +95,11 @@ class Subscription:
             if queue:
                 frame = queue.popleft()
                 self.delivered += 1
-                # Yield to the event loop once per frame: a queue drained in one tight
-                # loop starves HTTP and every other viewer.
-                await asyncio.sleep(0)
+                if self._burst or self._live:
+                    # More queued (a join burst, a slow viewer): yield to the event loop
+                    # between frames, or draining it in one go starves HTTP and every
+                    # other viewer. Live, the next get() waits for a frame and yields then.
+                    await asyncio.sleep(0)
                 return frame
             self._wakeup.clear()
             await self._wakeup.wait()

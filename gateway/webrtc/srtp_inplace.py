@@ -42,6 +42,11 @@ class InPlaceProtector:
         self._srtp_protect = pylibsrtp.lib.srtp_protect
         self._length = self._ffi.new("int *")
 
+    def raw(self) -> tuple[Any, Any, Any]:
+        """(srtp_protect, the session's context, the length cell): for a caller's hot
+        loop, `srtp_protect(context, pointer, cell)` with cell[0] = length."""
+        return self._srtp_protect, self._context, self._length
+
     def protect(self, pointer: Any, length: int) -> int:
         """Protect the `length`-byte RTP packet at `pointer` (a `char *` with room for
         SRTP_MAX_TRAILER_LEN more bytes); returns its protected length."""

@@ -78,15 +78,15 @@ class BatchSender:
         self._memory = ffi.new("char[]", SLOT_SIZE * capacity)
         self.view = memoryview(ffi.buffer(self._memory))  # writable, slot i at i * SLOT_SIZE
         self.slots = [self._memory + i * SLOT_SIZE for i in range(capacity)]  # char *
-        self._iov = ffi.new("struct iovec[]", capacity)
+        self.iov = ffi.new("struct iovec[]", capacity)  # iov[i].iov_len: slot i's length
         self._messages = ffi.new("struct mmsghdr[]", capacity)
         self._name = ffi.new("char[]", 28)  # fits sockaddr_in and sockaddr_in6
         self.destination: tuple[Any, ...] | None = None
         for i in range(capacity):
-            self._iov[i].iov_base = self.slots[i]
+            self.iov[i].iov_base = self.slots[i]
             header = self._messages[i].msg_hdr
             header.msg_name = self._name
-            header.msg_iov = self._iov + i
+            header.msg_iov = self.iov + i
             header.msg_iovlen = 1
 
     def aim(self, family: int, address: tuple[Any, ...]) -> bool:
@@ -102,10 +102,10 @@ class BatchSender:
         return True
 
     def set_length(self, slot: int, length: int) -> None:
-        self._iov[slot].iov_len = length
+        self.iov[slot].iov_len = length
 
     def length(self, slot: int) -> int:
-        return int(self._iov[slot].iov_len)
+        return int(self.iov[slot].iov_len)
 
     def send(self, fd: int, count: int) -> int:
         """Send slots 0..count-1; how many went (fewer when the socket buffer is full).
