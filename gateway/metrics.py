@@ -4,7 +4,7 @@ handler gathers the numbers (gateway/http/metrics.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 CAMERA_STATES = ("idle", "connecting", "live", "reconnecting", "offline")
@@ -19,12 +19,22 @@ class ProcessFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class SendWorkerFacts:
+    index: int
+    up: bool
+    viewers: int
+    cpu_seconds: float | None
+    resident_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayFacts:
     cameras: list[dict[str, Any]]  # CameraHub.snapshot() of each camera
     frames: Mapping[str, int]  # camera -> frames received since start
     sessions: int  # open WebRTC viewer sessions
     mqtt_connected: bool | None  # None: MQTT not configured
     process: ProcessFacts
+    send_workers: list[SendWorkerFacts] = field(default_factory=list)
 
 
 def render(facts: GatewayFacts) -> str:
@@ -90,6 +100,7 @@ def render(facts: GatewayFacts) -> str:
             "1 while connected to the MQTT broker.",
             [("", float(facts.mqtt_connected))],
         )
+    _send_workers(family, facts.send_workers)
     p = facts.process
     family(
         "process_cpu_seconds_total", "counter", "CPU time (user + system).", [("", p.cpu_seconds)]
@@ -107,6 +118,44 @@ def render(facts: GatewayFacts) -> str:
         [("", p.start_time_seconds)],
     )
     return "\n".join(out) + "\n"
+
+
+def _send_workers(family: Any, workers: list[SendWorkerFacts]) -> None:
+    """The worker processes' own numbers: process_* above covers the gateway's only."""
+    if not workers:
+        return
+    family(
+        "camgate_send_worker_up",
+        "gauge",
+        "1 while the send worker process runs.",
+        ((_labels(worker=str(w.index)), float(w.up)) for w in workers),
+    )
+    family(
+        "camgate_send_worker_viewers",
+        "gauge",
+        "Viewers whose video the send worker sends.",
+        ((_labels(worker=str(w.index)), w.viewers) for w in workers),
+    )
+    family(
+        "camgate_send_worker_cpu_seconds_total",
+        "counter",
+        "CPU time of the send worker process (user + system).",
+        (
+            (_labels(worker=str(w.index)), w.cpu_seconds)
+            for w in workers
+            if w.cpu_seconds is not None
+        ),
+    )
+    family(
+        "camgate_send_worker_resident_memory_bytes",
+        "gauge",
+        "Resident memory of the send worker process.",
+        (
+            (_labels(worker=str(w.index)), w.resident_bytes)
+            for w in workers
+            if w.resident_bytes is not None
+        ),
+    )
 
 
 def _labels(**labels: str) -> str:

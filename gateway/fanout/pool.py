@@ -210,6 +210,15 @@ class SendWorkerPool:
         self._closing = False
         self._started = asyncio.Event()
 
+    def workers(self) -> list[tuple[int, int | None, int]]:
+        """(index, pid or None while it is down, viewers) of each worker."""
+        return [
+            (index, link.process.pid, len(link.pumps))
+            if link is not None and link.alive
+            else (index, None, 0)
+            for index, link in enumerate(self.links)
+        ]
+
     @property
     def pids(self) -> list[int]:
         return [link.process.pid for link in self.links if link is not None and link.alive]

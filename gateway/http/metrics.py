@@ -10,8 +10,9 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.auth.roles import Access, access
+from gateway.fanout.pool import SendWorkerPool
 from gateway.http.keys import HUBS, MQTT_STATE, SESSIONS
-from gateway.metrics import GatewayFacts, ProcessFacts, render
+from gateway.metrics import GatewayFacts, ProcessFacts, SendWorkerFacts, render
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STARTED_AT = time.time()
@@ -27,6 +28,7 @@ async def metrics(request: web.Request) -> web.Response:
         sessions=len(request.app[SESSIONS]),
         mqtt_connected=mqtt() if mqtt is not None else None,
         process=process_facts(),
+        send_workers=send_worker_facts(request.app[SESSIONS].send_workers),
     )
     return web.Response(body=render(facts).encode(), headers={"Content-Type": CONTENT_TYPE})
 
@@ -41,9 +43,33 @@ def process_facts() -> ProcessFacts:
     )
 
 
-def _resident_bytes() -> int | None:
+def send_worker_facts(pool: SendWorkerPool | None) -> list[SendWorkerFacts]:
+    if pool is None:
+        return []
+    return [
+        SendWorkerFacts(
+            index=index,
+            up=pid is not None,
+            viewers=viewers,
+            cpu_seconds=_cpu_seconds(pid) if pid is not None else None,
+            resident_bytes=_resident_bytes(str(pid)) if pid is not None else None,
+        )
+        for index, pid, viewers in pool.workers()
+    ]
+
+
+def _cpu_seconds(pid: int) -> float | None:
     try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        # The command name may hold spaces and parentheses: split after the last ')'.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _resident_bytes(pid: str = "self") -> int | None:
+    try:
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
     except (OSError, IndexError, ValueError):
         return None
     return pages * os.sysconf("SC_PAGE_SIZE")

@@ -109,6 +109,10 @@ class WhepSessions:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    @property
+    def send_workers(self) -> SendWorkerPool | None:
+        return self._send_workers
+
     def get(self, session_id: str, camera: str) -> WhepSession | None:
         session = self._sessions.get(session_id)
         if session is None or session.hub.name != camera:

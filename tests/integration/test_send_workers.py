@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 import signal
 
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
 from gateway.fanout.pool import SendWorkerPool
 from tests.conftest import WhepViewerFactory
 from tests.integration.conftest import GatewayFactory, RunningGateway
@@ -47,6 +50,12 @@ async def test_viewers_are_spread_over_the_workers_and_get_every_frame(
     stats = await sessions[0].pc.getStats()
     outbound = [s for s in stats.values() if s.type == "outbound-rtp"]
     assert outbound and outbound[0].packetsSent > 100
+    # /metrics shows the workers' own processes.
+    async with aiohttp.ClientSession() as http, http.get(gw.base_url + "/metrics") as response:
+        families = {f.name: f for f in text_string_to_metric_families(await response.text())}
+    viewers = {s.labels["worker"]: s.value for s in families["camgate_send_worker_viewers"].samples}
+    assert viewers == {"0": 2, "1": 2}
+    assert all(s.value > 0 for s in families["camgate_send_worker_cpu_seconds"].samples)
 
 
 async def test_lost_packets_are_resent_by_the_worker(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import GatewayFacts, ProcessFacts, render
+from gateway.metrics import GatewayFacts, ProcessFacts, SendWorkerFacts, render
 
 
 def camera(name: str, state: str) -> dict:
@@ -45,3 +45,20 @@ def test_without_mqtt_or_proc_there_are_no_such_series() -> None:
     facts = GatewayFacts([], {}, 0, None, ProcessFacts(1.0, None, None, 0.0))
     names = {f.name for f in text_string_to_metric_families(render(facts))}
     assert "camgate_mqtt_connected" not in names and "process_open_fds" not in names
+
+
+def test_send_workers_have_their_own_series() -> None:
+    workers = [
+        SendWorkerFacts(0, True, 3, 1.5, 50_000_000),
+        SendWorkerFacts(1, False, 0, None, None),
+    ]
+    facts = GatewayFacts([], {}, 3, None, ProcessFacts(1.0, None, None, 0.0), workers)
+    families = {f.name: f for f in text_string_to_metric_families(render(facts))}
+    up = {s.labels["worker"]: s.value for s in families["camgate_send_worker_up"].samples}
+    assert up == {"0": 1, "1": 0}
+    assert families["camgate_send_worker_viewers"].samples[0].value == 3
+    assert [s.labels["worker"] for s in families["camgate_send_worker_cpu_seconds"].samples] == [
+        "0"
+    ]
+    no_workers = render(GatewayFacts([], {}, 0, None, ProcessFacts(1.0, None, None, 0.0)))
+    assert "camgate_send_worker" not in no_workers
