@@ -89,7 +89,8 @@ async def test_a_worker_that_dies_is_restarted_and_only_its_viewers_are_closed(
     os.kill(victim.process.pid, signal.SIGKILL)
     # The dead worker's viewer is closed; the other one keeps playing.
     await wait_until(lambda: len(gw.gateway.sessions) == 1, timeout=30)
-    playing = first if first.frames_received > second.frames_received else second
+    (remaining,) = gw.gateway.sessions._sessions.values()
+    playing = first if remaining.id in first.location else second
     mark = playing.frames_received
     await playing.wait_frames(mark + 60, timeout=30)
     # A new worker takes the next viewer.
