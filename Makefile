@@ -1,11 +1,14 @@
 # Developer shortcuts; the scripts do the work (and install what they need first).
-.PHONY: run test lint bench image image-test
+.PHONY: run test attack lint bench image image-test
 
 run:  ## serve the viewer (make run ARGS="--config camgate.yaml")
 	@scripts/run $(ARGS)
 
 test:  ## lint, then every test (make test PYTEST_ARGS="-k rtsp -x")
 	@scripts/test $(PYTEST_ARGS)
+
+attack:  ## the attack suite only (SECURITY.md): hostile cameras, viewers and networks
+	@scripts/test -m attack
 
 lint:
 	@bash scripts/install-deps.sh --test
