@@ -12,7 +12,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Everything the end-to-end tests start (see shared/DESIGN.md "Test rig facts").
+# Everything the end-to-end tests start (tests/rig/ drives each of them).
 TEST_APT_PACKAGES=(
     chromium                      # headless browser for viewer tests (/usr/bin/chromium)
     python3                       # Debian's /usr/bin/python3 runs the GStreamer RTSP server

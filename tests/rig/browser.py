@@ -6,8 +6,10 @@ from playwright.async_api import Browser, Playwright
 
 from tests.rig.prereq import CHROMIUM
 
-# From shared/DESIGN.md "Test rig facts". Playwright's launch() adds a fresh
-# --user-data-dir of its own, so that one is not listed.
+# Flags that let Debian's Chromium run headless as root on a machine without network:
+# no background or component-update traffic, loopback allowed for WebRTC, local addresses
+# not hidden behind mDNS names. Playwright's launch() adds a fresh --user-data-dir of its
+# own, so that one is not listed.
 CHROMIUM_ARGS: tuple[str, ...] = (
     "--headless=new",
     "--no-sandbox",
