@@ -15,7 +15,7 @@ from gateway.auth.passwords import (
     verify_password,
 )
 from gateway.auth.roles import Access, Role
-from gateway.auth.sessions import LoginLimiter, SessionStore
+from gateway.auth.sessions import LoginLimiter, SessionStore, client_key
 from gateway.auth.store import AuthStore
 from gateway.logs import JsonFormatter
 
@@ -49,17 +49,45 @@ def test_sessions_expire_and_revoke() -> None:
     assert store.lookup(token) is None and len(store) == 0
 
 
-def test_login_limiter_per_client_and_overall() -> None:
+def test_login_limiter_counts_an_attempt_before_it_runs() -> None:
+    now = [0.0]
+    limiter = LoginLimiter(per_client=2, overall=100, window_s=60, clock=lambda: now[0])
+    # Two admitted and still running: a third concurrent try is refused already.
+    assert limiter.admit("a") == 0 and limiter.admit("a") == 0
+    assert limiter.admit("a") == 60
+    limiter.failed("a")
+    limiter.succeeded("a")  # the other one was right: the client's slots come back
+    assert limiter.admit("a") == 0
+    now[0] = 30
+    assert limiter.admit("b") == 0 and limiter.admit("b") == 0 and limiter.admit("b") == 60
+
+
+def test_login_limiter_overall_limit_spares_clients_without_failures() -> None:
     now = [0.0]
     limiter = LoginLimiter(per_client=2, overall=3, window_s=60, clock=lambda: now[0])
-    limiter.failed("a")
-    assert limiter.retry_after("a") == 0
-    limiter.failed("a")
-    assert limiter.retry_after("a") == 60 and limiter.retry_after("b") == 0
-    limiter.failed("b")
-    assert limiter.retry_after("c") == 60  # three failures from anywhere: everyone waits
+    assert limiter.admit("owner") == 0
+    limiter.succeeded("owner")  # signed in before: trusted
+    for client in ("a", "a", "b"):
+        assert limiter.admit(client) == 0
+        limiter.failed(client)
+    # Three failures overall: clients that failed wait; a fresh one and the owner don't.
+    assert limiter.admit("b") == 60
+    assert limiter.admit("fresh") == 0
+    limiter.failed("fresh")
+    assert limiter.admit("fresh") == 60  # it has failed now: the overall limit holds it
+    assert limiter.admit("owner") == 0
+    limiter.failed("owner")
+    assert limiter.admit("owner") == 0  # a typo doesn't lock a known client out
     now[0] = 61
-    assert limiter.retry_after("a") == 0 and limiter.retry_after("c") == 0
+    assert limiter.admit("a") == 0 and limiter.admit("fresh") == 0
+
+
+def test_login_clients_are_addresses_and_ipv6_prefixes() -> None:
+    assert client_key("192.0.2.7") == "192.0.2.7"
+    assert client_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::9")
+    assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
+    assert client_key(None) == "unknown"
 
 
 def test_auth_file_tokens_and_passwords(tmp_path: Path) -> None:
