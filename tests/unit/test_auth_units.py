@@ -137,3 +137,63 @@ def test_json_logs_are_one_object_per_line_without_credentials() -> None:
     entry = json.loads(line)
     assert entry["level"] == "warning" and entry["logger"] == "camgate.hub"
     assert entry["message"] == "cannot open rtsp://***@h/" and "\n" not in line
+
+
+def test_host_policy_answers_to_own_names_only() -> None:
+    from gateway.auth.hosts import HostPolicy
+
+    policy = HostPolicy(["Cams.Example.org"], hostname=lambda: "camgate")
+    own = [
+        None,
+        "192.168.1.20",
+        "192.168.1.20:8080",
+        "[fe80::1]:8080",
+        "[::1]",
+        "localhost:8080",
+        "app.localhost",
+        "camgate",
+        "CAMGATE.local.:8080",
+        "cams.example.org",
+    ]
+    for host in own:
+        assert policy.allows(host), host
+    for host in (
+        "rebind.evil.example",
+        "camgate.evil.example",
+        "evil.local",
+        "[::1]x",
+        "[::1",
+        "localhost:80x",
+        "",
+        "example.org",
+    ):
+        assert not policy.allows(host), host
+    assert HostPolicy(["*"]).allows("anything.example")
+
+
+def test_setup_code_is_kept_until_used_and_compared_loosely(tmp_path: Path) -> None:
+    from gateway.auth import setup_code
+
+    code = setup_code.ensure(tmp_path)
+    assert setup_code.ensure(tmp_path) == code == setup_code.read(tmp_path)  # a restart keeps it
+    assert (tmp_path / "setup-code").stat().st_mode & 0o077 == 0
+    assert setup_code.matches(code, code.lower().replace("-", " "))
+    assert not setup_code.matches(code, "") and not setup_code.matches(code, None)
+    assert not setup_code.matches(code, code + "2")
+    setup_code.remove(tmp_path)
+    assert setup_code.read(tmp_path) is None
+    (tmp_path / "setup-code").write_text("0000-0000\n")  # 0 is not in the alphabet
+    assert setup_code.read(tmp_path) is None and setup_code.ensure(tmp_path) != "0000-0000"
+
+
+def test_sessions_remember_their_credential_and_holder() -> None:
+    store = SessionStore(lifetime_s=60)
+    first, second = (
+        store.create("viewer", Role.VIEWER, "password:a"),
+        store.create("viewer", Role.VIEWER, "password:a"),
+    )
+    one, two = store.lookup(first), store.lookup(second)
+    assert one is not None and two is not None
+    assert one.credential == "password:a" and one.holder != two.holder  # two browsers
+    assert store.revoke_where(lambda identity: identity.credential == "password:a") == 2
+    assert store.lookup(first) is None
