@@ -15,6 +15,7 @@ from gateway.auth.roles import Identity, Role
 from gateway.auth.sessions import LoginLimiter, SessionStore, client_key
 from gateway.auth.store import AuthStore
 from gateway.config import AuthConfig
+from gateway.logs import LogThrottle
 
 log = logging.getLogger("camgate.auth")
 
@@ -43,6 +44,8 @@ class Authenticator:
         self.enabled = config.enabled
         self.state_dir = state_dir
         self.hosts = HostPolicy(config.allowed_hosts)
+        # A rebinding page retries endlessly: a few lines a minute say so, not one each.
+        self.host_refusals = LogThrottle(logging.getLogger("camgate.http"), burst=5)
         self.store = AuthStore(state_dir)
         self.sessions = SessionStore(lifetime_s=config.session_days * 86400)
         self.limiter = LoginLimiter()

@@ -50,7 +50,7 @@ def identity_of(request: web.Request) -> Identity:
 async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
     auth: Authenticator = request.app[AUTH]
     if not auth.hosts.allows(request.headers.get("Host")):
-        return _not_this_host(request)
+        return _not_this_host(request, auth)
     if request.match_info.http_exception is not None:
         return await handler(request)  # 404/405: nothing to protect
     level = declared_access(request.match_info.handler)
@@ -73,10 +73,10 @@ async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
     return await handler(request)
 
 
-def _not_this_host(request: web.Request) -> web.Response:
+def _not_this_host(request: web.Request, auth: Authenticator) -> web.Response:
     """421 Misdirected Request: this gateway does not answer to that name."""
     name = request.headers.get("Host", "")[:100].encode("ascii", "backslashreplace").decode()
-    log.warning("refused a request for host %r from %s", name, request.remote)
+    auth.host_refusals.warning("refused a request for host %r from %s", name, request.remote)
     return error_response(
         421,
         f"this gateway does not answer to the name {name!r}: open it by its address or "

@@ -141,7 +141,7 @@ async def test_others_failures_never_lock_out_a_client_without_failures(
 
 
 async def test_dns_rebinding_cannot_claim_the_admin_password(
-    start_gateway: GatewayFactory, http: aiohttp.ClientSession
+    start_gateway: GatewayFactory, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     gw = await camgate(start_gateway)
     code = gw.gateway.auth.setup_code  # type: ignore[union-attr]
@@ -156,6 +156,12 @@ async def test_dns_rebinding_cannot_claim_the_admin_password(
         async with http.get(gw.base_url + path, headers=evil) as response:
             assert response.status == 421, path
     assert gw.gateway.auth.needs_setup  # type: ignore[union-attr]
+    # A page that keeps trying fills no log: a few lines a minute.
+    for _ in range(50):
+        async with http.get(gw.base_url + "/api/health", headers=evil) as response:
+            assert response.status == 421
+    refusals = [r for r in caplog.records if "refused a request for host" in r.getMessage()]
+    assert 1 <= len(refusals) <= 5
     # Its own names are answered: IP literals, localhost, the host name and its .local.
     hostname = socket.gethostname()
     for host in ("127.0.0.1", "[::1]", "localhost", hostname, f"{hostname}.local"):
