@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from gateway import __version__
+from gateway.auth.revocation import watch_revocations
 from gateway.auth.service import Authenticator
 from gateway.auth.store import AuthFileError
 from gateway.config import CameraConfig, Config
 from gateway.fanout.pool import SendWorkerPool
+from gateway.http.hsts import send_hsts
 from gateway.http.keys import MQTT_STATE, PTZ_BACKENDS, PTZ_CONTROLLERS
 from gateway.http.server import make_app
 from gateway.hub import CameraHub
@@ -94,6 +96,7 @@ class Gateway:
     auth: Authenticator | None = None
     send_workers: SendWorkerPool | None = None  # webrtc.send_workers > 0
     _ptz_loads: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
+    _revocations: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_config(cls, config: Config) -> Gateway:
@@ -137,6 +140,8 @@ class Gateway:
         app[PTZ_CONTROLLERS] = self.ptz_controllers
         if self.mqtt is not None:
             app[MQTT_STATE] = self.mqtt.connected.is_set
+        if self.config.tls is not None:
+            send_hsts(app)
         return app
 
     async def start(self, web_root: Path | None = None) -> list[tuple[str, int]]:
@@ -159,12 +164,18 @@ class Gateway:
         await site.start()
         if self.mqtt is not None:
             self.mqtt.start()  # connects in the background: a missing broker stops nothing
+        if self.auth is not None and self.auth.enabled:
+            self._revocations = asyncio.create_task(watch_revocations(self.auth, self.sessions))
         return [s.getsockname()[:2] for s in site._server.sockets]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
         """Close every viewer, tear down every camera session, stop HTTP."""
         if self.mqtt is not None:
             await self.mqtt.close()
+        if self._revocations is not None:
+            self._revocations.cancel()
+            await asyncio.gather(self._revocations, return_exceptions=True)
+            self._revocations = None
         await self.sessions.close_all()
         if self.send_workers is not None:
             await self.send_workers.close()
@@ -257,6 +268,23 @@ async def _load_ptz(name: str, backend: PtzBackend) -> None:
         log.warning("camera %s: PTZ not available yet: %s", name, exc)
 
 
+def _announce_setup(code: str, scheme: str, addresses: list[tuple[str, int]]) -> None:
+    """No admin password yet: say where to choose it and the code it takes, loudly (this
+    is what `scripts/run` and the journal show; `camgate setup-code` shows it again)."""
+    host, port = addresses[0] if addresses else ("localhost", 8080)
+    if host in ("0.0.0.0", "::"):
+        host = "localhost"
+    shown = f"[{host}]" if ":" in host else host
+    log.warning(
+        "no admin password yet: open %s://%s:%d/ (or this machine's address) and choose it "
+        "with the setup code   %s",
+        scheme,
+        shown,
+        port,
+        code,
+    )
+
+
 async def serve(config: Config) -> int:
     try:
         gateway = Gateway.from_config(config)
@@ -282,7 +310,7 @@ async def serve(config: Config) -> int:
         shown = f"[{host}]" if ":" in host else host
         log.info("camgate serving %s://%s:%d/ (%d cameras)", scheme, shown, port, len(gateway.hubs))
     if gateway.auth is not None and gateway.auth.needs_setup:
-        log.info("no admin password yet: the first visitor of the viewer chooses it")
+        _announce_setup(gateway.auth.setup_code or "", scheme, addresses)
     elif gateway.auth is not None and not gateway.auth.enabled:
         log.warning("auth is off: anyone who reaches this port can watch and steer the cameras")
     await stop.wait()

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from gateway import __version__
+from gateway.auth.commands import COMMANDS as ACCOUNT_COMMANDS
 from gateway.auth.commands import add_commands as add_account_commands
 from gateway.auth.commands import run as run_account_command
 from gateway.config import (
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"camgate: config error: {redact_text(str(exc))}", file=sys.stderr)
         return 2
-    if args.command in ("password", "token"):
+    if args.command in ACCOUNT_COMMANDS:
         return run_account_command(args, config.state_dir)
     setup_logging(args.log_level or config.log_level, args.log_format or config.log_format)
     try:

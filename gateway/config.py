@@ -177,6 +177,9 @@ class AuthConfig:
     admin_password: str | None = field(default=None, repr=False)
     viewer_password: str | None = field(default=None, repr=False)
     session_days: float = 30.0
+    # Host names the gateway answers to besides IP literals, localhost, its host name and
+    # <hostname>.local (the DNS-rebinding guard, SECURITY.md); "*": any name.
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -306,7 +309,11 @@ def _auth(value: Any) -> AuthConfig:
     if value is False:  # `auth: false`
         return AuthConfig(enabled=False)
     data = _mapping(value, "auth")
-    _reject_unknown(data, "auth", {"enabled", "admin_password", "viewer_password", "session_days"})
+    _reject_unknown(
+        data,
+        "auth",
+        {"enabled", "admin_password", "viewer_password", "session_days", "allowed_hosts"},
+    )
     passwords = {}
     for user in ("admin", "viewer"):
         key = f"{user}_password"
@@ -319,6 +326,7 @@ def _auth(value: Any) -> AuthConfig:
         admin_password=passwords["admin"],
         viewer_password=passwords["viewer"],
         session_days=_number(data.get("session_days", 30), "auth.session_days", 0.01, 365),
+        allowed_hosts=tuple(_str_list(data.get("allowed_hosts", []), "auth.allowed_hosts")),
     )
 
 

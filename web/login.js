@@ -3,10 +3,17 @@
 
 const $ = (selector) => document.querySelector(selector);
 
+const HERE = 'http://camgate.invalid'; // a stand-in origin: only the path part is kept
+
 export function safeNext(search, hash = '') {
   const next = new URLSearchParams(search).get('next') || '/';
-  // A path on this origin only: never "//elsewhere" or "https://elsewhere".
-  const path = next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
+  // A path on this origin only: never "//elsewhere", "https://elsewhere", nor what a URL
+  // parser turns into one ("/\elsewhere"; tabs and newlines, which it drops: "/\t/elsewhere").
+  let path = '/';
+  if (next.startsWith('/') && !/[\u0000-\u001f\u007f\\]/.test(next)) {
+    const url = new URL(next, HERE);
+    if (url.origin === HERE) path = url.pathname + url.search + url.hash;
+  }
   // The browser kept the fragment (#camera=...) through the server's redirect to here.
   return hash && !path.includes('#') ? path + hash : path;
 }
@@ -67,7 +74,7 @@ async function start() {
   if (state.setup_needed) {
     wire($('#setup-form'), (data) => {
       if (data.get('password') !== data.get('repeat')) return 'The two passwords differ.';
-      return post('/api/auth/setup', { password: data.get('password') });
+      return post('/api/auth/setup', { code: data.get('code'), password: data.get('password') });
     });
   } else {
     wire($('#login-form'), (data) => post('/api/auth/login', {

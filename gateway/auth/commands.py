@@ -1,5 +1,6 @@
-"""`camgate password` and `camgate token ...`: manage accounts in the state directory
-(they take effect at once in a running camgate: it re-reads the file)."""
+"""`camgate password`, `camgate token ...` and `camgate setup-code`: manage accounts in the
+state directory (they take effect at once in a running camgate: it re-reads the file, and
+ends the sessions and viewers of a changed password, a removed account or a revoked token)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import getpass
 import sys
 from pathlib import Path
 
+from gateway.auth import setup_code
 from gateway.auth.passwords import PasswordError, check_new_password, hash_password
 from gateway.auth.roles import Role
 from gateway.auth.store import USERS, AuthFileError, AuthStore
@@ -32,10 +34,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     actions.add_parser("list", help="list tokens (names and roles, never the tokens)")
     revoke = actions.add_parser("revoke", help="revoke a token by name")
     revoke.add_argument("name")
+    commands.add_parser(
+        "setup-code",
+        help="show the one-time code that choosing the first admin password asks for",
+    )
+
+
+COMMANDS = ("password", "token", "setup-code")
 
 
 def run(args: argparse.Namespace, state_dir: Path) -> int:
     try:
+        if args.command == "setup-code":
+            return _setup_code(state_dir)
         store = AuthStore(state_dir)
         if args.command == "password":
             return _password(store, args.user, args.remove)
@@ -43,6 +54,19 @@ def run(args: argparse.Namespace, state_dir: Path) -> int:
     except AuthFileError as exc:
         print(f"camgate: {exc}", file=sys.stderr)
         return 1
+
+
+def _setup_code(state_dir: Path) -> int:
+    code = setup_code.read(state_dir)
+    if code is None:
+        print(
+            "camgate: no setup code: the admin password is set, or camgate has not started "
+            f"yet with this state directory ({state_dir})",
+            file=sys.stderr,
+        )
+        return 1
+    print(code)
+    return 0
 
 
 def _password(store: AuthStore, user: str, remove: bool) -> int:
@@ -63,7 +87,7 @@ def _password(store: AuthStore, user: str, remove: bool) -> int:
         print(f"camgate: {exc}", file=sys.stderr)
         return 1
     store.set_password_hash(user, hash_password(password))
-    print(f"{user}: password set (signed-in browsers keep their session until they sign out)")
+    print(f"{user}: password set (browsers signed in with the old one are signed out)")
     return 0
 
 

@@ -33,6 +33,11 @@ class Identity:
     name: str  # "admin", "viewer", or "token:<name>"
     role: Role
     via_cookie: bool  # cookie sessions need CSRF checks; bearer tokens don't
+    # What it was proved with, checked again on every use: the fingerprint of the password
+    # hash a session signed in with, or an API token's hash ("": nothing to check).
+    credential: str = ""
+    # Who holds it: one sign-in session or one API token. It owns the WHEP sessions it opens.
+    holder: str = ""
 
     @property
     def can_steer(self) -> bool:

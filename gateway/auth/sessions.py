@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 import time
 from collections import deque
@@ -12,6 +13,7 @@ from gateway.auth.roles import Identity, Role
 
 SESSION_TOKEN_BYTES = 32
 MAX_SESSIONS = 1000  # the oldest are dropped beyond this: bounded memory
+MAX_TRACKED_CLIENTS = 4096  # sign-in clients remembered by the limiter
 
 
 class SessionStore:
@@ -21,12 +23,14 @@ class SessionStore:
         # sha256(token) -> (identity, expiry): a memory dump holds no usable cookie
         self._sessions: dict[bytes, tuple[Identity, float]] = {}
 
-    def create(self, name: str, role: Role) -> str:
+    def create(self, name: str, role: Role, credential: str = "") -> str:
+        """A new session for `name`, signed in with `credential` (see Identity)."""
         token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
         if len(self._sessions) >= MAX_SESSIONS:
             self._sessions.pop(next(iter(self._sessions)))
-        identity = Identity(name, role, via_cookie=True)
-        self._sessions[_digest(token)] = (identity, self._clock() + self.lifetime_s)
+        key = _digest(token)
+        identity = Identity(name, role, True, credential, holder=f"session:{key[:8].hex()}")
+        self._sessions[key] = (identity, self._clock() + self.lifetime_s)
         return token
 
     def lookup(self, token: str) -> Identity | None:
@@ -45,59 +49,100 @@ class SessionStore:
 
     def revoke_user(self, name: str) -> None:
         """Sign `name` out everywhere (its password changed)."""
-        for key in [k for k, (ident, _) in self._sessions.items() if ident.name == name]:
+        self.revoke_where(lambda identity: identity.name == name)
+
+    def revoke_where(self, revoked: Callable[[Identity], bool]) -> int:
+        """End every session whose identity is `revoked`; returns how many ended."""
+        keys = [k for k, (identity, _) in self._sessions.items() if revoked(identity)]
+        for key in keys:
             del self._sessions[key]
+        return len(keys)
 
     def __len__(self) -> int:
         return len(self._sessions)
 
 
 class LoginLimiter:
-    """At most `per_client` failed logins per client address and `overall` in total within
-    `window_s`; beyond that, logins are refused until the oldest failure ages out."""
+    """Sign-in attempts, counted before the (slow, on purpose) password hash runs.
+
+    - Per client (an IPv4 address, or an IPv6 /64: one host holds a whole /64): at most
+      `per_client` attempts that did not succeed within `window_s`. `admit` takes the slot
+      before the hash runs, so concurrent tries can't slip past the count; a success gives
+      the client's slots back.
+    - Overall: at most `overall` failures within `window_s` from clients that have failed
+      themselves. A client with no failures in the window, or one that signed in before
+      (remembered for `trusted_s`), is never held back by other clients' failures: an
+      attacker can't lock the owner out.
+    """
 
     def __init__(
         self,
         per_client: int = 5,
         overall: int = 50,
         window_s: float = 300.0,
+        trusted_s: float = 30 * 86400.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.per_client, self.overall, self.window_s = per_client, overall, window_s
+        self.trusted_s = trusted_s
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._all: deque[float] = deque()
+        self._attempts: dict[str, deque[float]] = {}  # client -> unsucceeded attempts
+        self._failures: deque[float] = deque()  # every failure, for the overall limit
+        self._trusted: dict[str, float] = {}  # client -> until when
 
-    def retry_after(self, client: str) -> float:
-        """Seconds until `client` may try again; 0 if it may now."""
+    def admit(self, client: str) -> float:
+        """Take an attempt slot for `client`: 0 if taken (the caller then reports
+        `failed` or `succeeded`), else the seconds to wait."""
         now = self._clock()
         self._expire(now)
-        waits = [0.0]
-        mine = self._failures.get(client)
+        mine = self._attempts.get(client)
         if mine is not None and len(mine) >= self.per_client:
-            waits.append(mine[0] + self.window_s - now)
-        if len(self._all) >= self.overall:
-            waits.append(self._all[0] + self.window_s - now)
-        return max(waits)
+            return mine[0] + self.window_s - now
+        held_back = mine is not None and self._trusted.get(client, 0.0) <= now
+        if held_back and len(self._failures) >= self.overall:
+            return self._failures[0] + self.window_s - now
+        if mine is None:
+            if len(self._attempts) >= MAX_TRACKED_CLIENTS:  # bounded memory
+                self._attempts.pop(next(iter(self._attempts)))
+            mine = self._attempts[client] = deque()
+        mine.append(now)
+        return 0.0
 
     def failed(self, client: str) -> None:
-        now = self._clock()
-        self._failures.setdefault(client, deque()).append(now)
-        self._all.append(now)
+        """The admitted attempt failed: its slot stays taken until it ages out."""
+        self._failures.append(self._clock())
 
     def succeeded(self, client: str) -> None:
-        self._failures.pop(client, None)
+        now = self._clock()
+        self._attempts.pop(client, None)
+        self._trusted.pop(client, None)
+        if len(self._trusted) >= MAX_TRACKED_CLIENTS:
+            self._trusted.pop(next(iter(self._trusted)))
+        self._trusted[client] = now + self.trusted_s
 
     def _expire(self, now: float) -> None:
         horizon = now - self.window_s
-        while self._all and self._all[0] <= horizon:
-            self._all.popleft()
-        for client in list(self._failures):
-            times = self._failures[client]
+        while self._failures and self._failures[0] <= horizon:
+            self._failures.popleft()
+        for client in list(self._attempts):
+            times = self._attempts[client]
             while times and times[0] <= horizon:
                 times.popleft()
             if not times:
-                del self._failures[client]
+                del self._attempts[client]
+
+
+def client_key(remote: str | None) -> str:
+    """Whom a sign-in attempt counts against: the IPv4 address, or the IPv6 /64."""
+    try:
+        address = ipaddress.ip_address((remote or "").split("%")[0])
+    except ValueError:
+        return remote or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def _digest(token: str) -> bytes:

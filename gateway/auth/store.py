@@ -39,22 +39,28 @@ class AuthStore:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / FILE_NAME
         self._data: dict[str, Any] = {"users": {}, "tokens": []}
-        self._mtime: float | None = None
+        self._mtime: tuple[int, int, int] | None = None
+        self.version = 0  # goes up whenever the accounts or tokens may have changed
         self.reload()
 
     # --- file -------------------------------------------------------------------------
 
-    def reload(self) -> None:
-        """Read the file if it changed since the last read (cheap: one stat)."""
+    def reload(self) -> bool:
+        """Read the file if it changed since the last read (cheap: one stat); True if it
+        changed."""
         try:
-            mtime = self.path.stat().st_mtime
+            stat = self.path.stat()
         except FileNotFoundError:
+            changed = self._mtime is not None
             self._data, self._mtime = {"users": {}, "tokens": []}, None
-            return
+            self.version += changed
+            return changed
         except OSError as exc:
             raise AuthFileError(f"{self.path}: {exc.strerror or exc}") from None
+        # Nanoseconds, size and inode: two writes within one mtime tick still differ.
+        mtime = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         if mtime == self._mtime:
-            return
+            return False
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -67,6 +73,8 @@ class AuthStore:
         tokens = tokens if isinstance(tokens, list) else []
         self._data = {"users": users, "tokens": [t for t in tokens if _valid_token(t)]}
         self._mtime = mtime
+        self.version += 1
+        return True
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -80,7 +88,8 @@ class AuthStore:
             with contextlib.suppress(OSError):
                 temporary.unlink()
             raise AuthFileError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
-        self._mtime = self.path.stat().st_mtime
+        self._mtime = None
+        self.reload()
 
     # --- passwords --------------------------------------------------------------------
 
@@ -141,8 +150,15 @@ class AuthStore:
         digest = _token_hash(token)
         for t in self._data["tokens"]:
             if hmac.compare_digest(t["hash"], digest):
-                return Identity(f"token:{t['name']}", Role[t["role"].upper()], via_cookie=False)
+                name, role = f"token:{t['name']}", Role[t["role"].upper()]
+                credential = f"token:{digest}"
+                return Identity(name, role, False, credential, holder=f"token:{digest[:16]}")
         return None
+
+    def token_exists(self, digest: str) -> bool:
+        """An API token with this hash is still there (not revoked)."""
+        self.reload()
+        return any(hmac.compare_digest(t["hash"], digest) for t in self._data["tokens"])
 
 
 def _token_hash(token: str) -> str:

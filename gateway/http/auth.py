@@ -7,7 +7,9 @@ Every handler declares its access with @access (gateway/auth/roles.py). The guar
 - sends a browser without a session to /login, answers other callers 401 (or 403 when the
   role is too low);
 - refuses cookie-authenticated writes from another origin (CSRF), on top of the cookie's
-  SameSite=Strict.
+  SameSite=Strict;
+- before all that, refuses requests for a Host name that is not the gateway's own (DNS
+  rebinding, gateway/auth/hosts.py), with auth on or off.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from aiohttp import web
 
 from gateway.auth.passwords import PasswordError
 from gateway.auth.roles import Access, Identity, access, declared_access
-from gateway.auth.service import Authenticator, LoginRefused
+from gateway.auth.service import Authenticator, LoginRefused, SetupRefused
 from gateway.auth.store import AuthFileError
 from gateway.http.errors import error_response
 from gateway.http.keys import AUTH, WEB_ROOT
@@ -46,25 +48,50 @@ def identity_of(request: web.Request) -> Identity:
 
 @web.middleware
 async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    auth: Authenticator = request.app[AUTH]
+    if not auth.hosts.allows(request.headers.get("Host")):
+        return _not_this_host(request, auth)
     if request.match_info.http_exception is not None:
         return await handler(request)  # 404/405: nothing to protect
     level = declared_access(request.match_info.handler)
     if level is None:
         log.error("route %s declares no access: refused", request.match_info.route.resource)
         return error_response(403, "forbidden")
-    auth: Authenticator = request.app[AUTH]
     identity = auth.identify(request.cookies.get(COOKIE), _bearer(request))
     if identity is not None:
         request[IDENTITY] = identity
     if level is Access.PUBLIC:
         return await handler(request)
     if identity is None:
-        return _sign_in_first(request, auth)
+        return _with_cors(request, _sign_in_first(request, auth))
     if not level.allows(identity.role):
-        return error_response(403, f"the {identity.name} account may not do this")
+        return _with_cors(
+            request, error_response(403, f"the {identity.name} account may not do this")
+        )
     if identity.via_cookie and request.method not in SAFE_METHODS and not _same_origin(request):
         return error_response(403, "cross-site request refused")
     return await handler(request)
+
+
+def _not_this_host(request: web.Request, auth: Authenticator) -> web.Response:
+    """421 Misdirected Request: this gateway does not answer to that name."""
+    name = request.headers.get("Host", "")[:100].encode("ascii", "backslashreplace").decode()
+    auth.host_refusals.warning("refused a request for host %r from %s", name, request.remote)
+    return error_response(
+        421,
+        f"this gateway does not answer to the name {name!r}: open it by its address or "
+        "host name, or add the name to auth.allowed_hosts in the config",
+    )
+
+
+def _with_cors(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """WHEP players on other origins must be able to read a 401/403, not see a network
+    error: WHEP answers carry the CORS headers, refusals included."""
+    from gateway.http.whep import CORS  # here: whep.py imports this module
+
+    if "/whep" in request.path and request.path.startswith("/api/cameras/"):
+        response.headers.update(CORS)
+    return response
 
 
 def _bearer(request: web.Request) -> str | None:
@@ -136,10 +163,15 @@ async def set_up(request: web.Request) -> web.Response:
     auth: Authenticator = request.app[AUTH]
     body = await _json_body(request)
     try:
-        token = await auth.set_up(body.get("password"))  # type: ignore[arg-type]
+        token = await auth.set_up(body.get("password"), body.get("code"), request.remote or "")  # type: ignore[arg-type]
     except PasswordError as exc:
         return error_response(400, str(exc))
+    except SetupRefused as exc:
+        return error_response(403, str(exc))
     except LoginRefused as exc:
+        if exc.retry_after > 0:
+            retry = str(int(exc.retry_after) + 1)
+            return error_response(429, str(exc), **{"Retry-After": retry})
         return error_response(409, str(exc))
     except AuthFileError as exc:
         log.error("cannot keep the admin password: %s", exc)
@@ -186,7 +218,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
         if len(raw) > MAX_LOGIN_BODY:
             raise ValueError
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # "[[[[...": too deep
         raise web.HTTPBadRequest(
             text='{"error": "body must be a small JSON object"}', content_type="application/json"
         ) from None

@@ -38,7 +38,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         return error_response(exc.status, exc.reason)
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # The path is the client's: escaped, so it can't forge log lines or carry a NUL.
+        path = request.path[:200].encode("unicode_escape").decode("ascii")
+        log.exception("unhandled error on %s %s", request.method, path)
         return error_response(500, "internal error")
 
 

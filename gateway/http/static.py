@@ -43,7 +43,10 @@ async def index(request: web.Request) -> web.FileResponse:
 @access(Access.VIEWER)
 async def asset(request: web.Request) -> web.FileResponse:
     root: Path = request.app[WEB_ROOT]
-    path = (root / request.match_info["path"]).resolve()
+    name = request.match_info["path"]
+    if not name.isprintable():  # e.g. a NUL (/app.js%00.html): no file has one
+        raise web.HTTPNotFound()
+    path = (root / name).resolve()
     if not path.is_relative_to(root.resolve()) or not path.is_file():
         raise web.HTTPNotFound()
     return web.FileResponse(path, headers=SECURITY_HEADERS)

@@ -7,14 +7,15 @@ DELETE /api/cameras/{camera}/whep/{session}     -> 200
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from aiohttp import web
 
-from gateway.auth.roles import Access, access
+from gateway.auth.roles import Access, Identity, Role, access
 from gateway.http.auth import identity_of
 from gateway.http.errors import error_response
-from gateway.http.keys import HUBS, SESSIONS
+from gateway.http.keys import AUTH, HUBS, SESSIONS
 from gateway.webrtc.sdpfrag import MAX_FRAGMENT_BYTES, FragmentError, parse_sdpfrag
 from gateway.webrtc.session import MAX_OFFER_BYTES, OfferError, SessionConflict, WhepSession
 
@@ -58,11 +59,14 @@ async def offer(request: web.Request) -> web.Response:
     if hub is None:
         return error_response(404, "unknown camera", **CORS)
     sdp = await read_text_body(request, SDP, MAX_OFFER_BYTES)
+    identity = identity_of(request)
     try:
-        can_steer = identity_of(request).can_steer  # the data channel gets the same rights
+        can_steer = identity.can_steer  # the data channel gets the same rights
         session, answer = await request.app[SESSIONS].open(hub, sdp, can_steer=can_steer)
     except OfferError as exc:
         return error_response(400, str(exc), **CORS)
+    session.owner = identity
+    session.still_authorised = functools.partial(request.app[AUTH].still_valid, identity)
     location = request.app.router["whep-session"].url_for(camera=hub.name, session=session.id)
     return web.Response(
         status=201,
@@ -73,12 +77,19 @@ async def offer(request: web.Request) -> web.Response:
 
 
 def _session(request: web.Request) -> WhepSession:
+    """The session named in the URL, if the caller opened it (an admin may touch any):
+    to anyone else it does not exist."""
     session = request.app[SESSIONS].get(request.match_info["session"], request.match_info["camera"])
-    if session is None:
+    if session is None or not _may_touch(identity_of(request), session):
         raise web.HTTPNotFound(
             text='{"error": "unknown session"}', content_type="application/json", headers=CORS
         )
     return session
+
+
+def _may_touch(caller: Identity, session: WhepSession) -> bool:
+    owner = session.owner
+    return owner is None or caller.role >= Role.ADMIN or caller.holder == owner.holder
 
 
 @access(Access.VIEWER)

@@ -30,6 +30,7 @@ LABEL = "ptz"
 NO_PTZ = "this camera has no PTZ"
 BINARY = "send commands as JSON text messages, not binary"
 NOT_ALLOWED = "this account may watch but not steer"
+REVOKED = "access revoked: sign in again"
 
 
 class DataChannel(Protocol):
@@ -52,10 +53,13 @@ class PtzChannel:
         controller: PtzController | None,
         owner: str,
         allowed: bool = True,
+        authorised: Callable[[], bool] = lambda: True,
     ) -> None:
         self.channel = channel
         self.controller = controller
         self.allowed = allowed  # the account that opened the peer connection may steer
+        # Its credential still stands (not revoked, password unchanged): asked per command.
+        self.authorised = authorised
         self.owner = owner
         self.received = 0
         self.rejected = 0
@@ -80,6 +84,10 @@ class PtzChannel:
             id, command = parse_command(message)
         except CommandError as exc:
             self._reject(exc.id, exc.message)
+            return
+        if not self.authorised():
+            self._reject(id, REVOKED)
+            self.release()
             return
         if not self.allowed:
             self._reject(id, NOT_ALLOWED)

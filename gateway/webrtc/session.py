@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from aiortc import (
@@ -19,6 +19,7 @@ from aiortc import (
 )
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
+from gateway.auth.roles import Identity
 from gateway.config import IceServer
 from gateway.fanout.pool import SendWorkerPool
 from gateway.hub import CameraHub, CameraState
@@ -60,6 +61,10 @@ class WhepSession:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     closed_callbacks: list[Callable[[], object]] = field(default_factory=list)
     ptz_channels: list[PtzChannel] = field(default_factory=list)
+    # Who opened it (it alone may change or end it, and an admin), and whether that
+    # credential still stands: asked again before every PTZ command.
+    owner: Identity | None = None
+    still_authorised: Callable[[], bool] = lambda: True
 
 
 def rtc_configuration(ice_servers: Iterable[IceServer]) -> RTCConfiguration:
@@ -112,6 +117,9 @@ class WhepSessions:
     @property
     def send_workers(self) -> SendWorkerPool | None:
         return self._send_workers
+
+    def __iter__(self) -> Iterator[WhepSession]:
+        return iter(list(self._sessions.values()))
 
     def get(self, session_id: str, camera: str) -> WhepSession | None:
         session = self._sessions.get(session_id)
@@ -205,7 +213,13 @@ class WhepSessions:
             return
         controller = self._ptz.get(session.hub.name)
         session.ptz_channels.append(
-            PtzChannel(channel, controller, owner=session.id, allowed=session.can_steer)
+            PtzChannel(
+                channel,
+                controller,
+                owner=session.id,
+                allowed=session.can_steer,
+                authorised=session.still_authorised,
+            )
         )
 
     def _watch(self, session: WhepSession) -> None:

@@ -145,14 +145,21 @@ async def test_first_visit_sets_the_admin_password_and_it_persists(
     }
     api = await call(http, gw, "GET", "/api/cameras")
     assert api.status == 401
-    short = await call(http, gw, "POST", "/api/auth/setup", json={"password": "short"})
+    code = gw.gateway.auth.setup_code  # type: ignore[union-attr]
+    short = await call(
+        http, gw, "POST", "/api/auth/setup", json={"password": "short", "code": code}
+    )
     assert short.status == 400
-    done = await call(http, gw, "POST", "/api/auth/setup", json={"password": ADMIN_PASSWORD})
+    done = await call(
+        http, gw, "POST", "/api/auth/setup", json={"password": ADMIN_PASSWORD, "code": code}
+    )
     assert done.status == 200
     cookie = done.cookies[COOKIE]
     assert cookie["httponly"] and cookie["samesite"] == "Strict" and not cookie["secure"]
     assert (await call(http, gw, "GET", "/api/cameras")).status == 200
-    again = await call(http, gw, "POST", "/api/auth/setup", json={"password": "another one!"})
+    again = await call(
+        http, gw, "POST", "/api/auth/setup", json={"password": "another one!", "code": code}
+    )
     assert again.status == 409
     stored = (tmp_path / "state" / "auth.json").read_text()
     assert ADMIN_PASSWORD not in stored and "scrypt$" in stored
@@ -329,6 +336,7 @@ async def test_first_visit_in_the_browser_then_sign_out_and_in(
     await page.wait_for_url(re.compile(r"/login\?next="))
     setup = page.locator("#setup-form")
     await setup.wait_for(state="visible")
+    await setup.locator('input[name="code"]').fill(gw.gateway.auth.setup_code.lower())  # type: ignore[union-attr]
     await setup.locator('input[name="password"]').fill(ADMIN_PASSWORD)
     await setup.locator('input[name="repeat"]').fill("something else")
     await setup.locator("button").click()

@@ -15,7 +15,7 @@ from gateway.auth.passwords import (
     verify_password,
 )
 from gateway.auth.roles import Access, Role
-from gateway.auth.sessions import LoginLimiter, SessionStore
+from gateway.auth.sessions import LoginLimiter, SessionStore, client_key
 from gateway.auth.store import AuthStore
 from gateway.logs import JsonFormatter
 
@@ -49,17 +49,45 @@ def test_sessions_expire_and_revoke() -> None:
     assert store.lookup(token) is None and len(store) == 0
 
 
-def test_login_limiter_per_client_and_overall() -> None:
+def test_login_limiter_counts_an_attempt_before_it_runs() -> None:
+    now = [0.0]
+    limiter = LoginLimiter(per_client=2, overall=100, window_s=60, clock=lambda: now[0])
+    # Two admitted and still running: a third concurrent try is refused already.
+    assert limiter.admit("a") == 0 and limiter.admit("a") == 0
+    assert limiter.admit("a") == 60
+    limiter.failed("a")
+    limiter.succeeded("a")  # the other one was right: the client's slots come back
+    assert limiter.admit("a") == 0
+    now[0] = 30
+    assert limiter.admit("b") == 0 and limiter.admit("b") == 0 and limiter.admit("b") == 60
+
+
+def test_login_limiter_overall_limit_spares_clients_without_failures() -> None:
     now = [0.0]
     limiter = LoginLimiter(per_client=2, overall=3, window_s=60, clock=lambda: now[0])
-    limiter.failed("a")
-    assert limiter.retry_after("a") == 0
-    limiter.failed("a")
-    assert limiter.retry_after("a") == 60 and limiter.retry_after("b") == 0
-    limiter.failed("b")
-    assert limiter.retry_after("c") == 60  # three failures from anywhere: everyone waits
+    assert limiter.admit("owner") == 0
+    limiter.succeeded("owner")  # signed in before: trusted
+    for client in ("a", "a", "b"):
+        assert limiter.admit(client) == 0
+        limiter.failed(client)
+    # Three failures overall: clients that failed wait; a fresh one and the owner don't.
+    assert limiter.admit("b") == 60
+    assert limiter.admit("fresh") == 0
+    limiter.failed("fresh")
+    assert limiter.admit("fresh") == 60  # it has failed now: the overall limit holds it
+    assert limiter.admit("owner") == 0
+    limiter.failed("owner")
+    assert limiter.admit("owner") == 0  # a typo doesn't lock a known client out
     now[0] = 61
-    assert limiter.retry_after("a") == 0 and limiter.retry_after("c") == 0
+    assert limiter.admit("a") == 0 and limiter.admit("fresh") == 0
+
+
+def test_login_clients_are_addresses_and_ipv6_prefixes() -> None:
+    assert client_key("192.0.2.7") == "192.0.2.7"
+    assert client_key("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::9")
+    assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
+    assert client_key(None) == "unknown"
 
 
 def test_auth_file_tokens_and_passwords(tmp_path: Path) -> None:
@@ -109,3 +137,63 @@ def test_json_logs_are_one_object_per_line_without_credentials() -> None:
     entry = json.loads(line)
     assert entry["level"] == "warning" and entry["logger"] == "camgate.hub"
     assert entry["message"] == "cannot open rtsp://***@h/" and "\n" not in line
+
+
+def test_host_policy_answers_to_own_names_only() -> None:
+    from gateway.auth.hosts import HostPolicy
+
+    policy = HostPolicy(["Cams.Example.org"], hostname=lambda: "camgate")
+    own = [
+        None,
+        "192.168.1.20",
+        "192.168.1.20:8080",
+        "[fe80::1]:8080",
+        "[::1]",
+        "localhost:8080",
+        "app.localhost",
+        "camgate",
+        "CAMGATE.local.:8080",
+        "cams.example.org",
+    ]
+    for host in own:
+        assert policy.allows(host), host
+    for host in (
+        "rebind.evil.example",
+        "camgate.evil.example",
+        "evil.local",
+        "[::1]x",
+        "[::1",
+        "localhost:80x",
+        "",
+        "example.org",
+    ):
+        assert not policy.allows(host), host
+    assert HostPolicy(["*"]).allows("anything.example")
+
+
+def test_setup_code_is_kept_until_used_and_compared_loosely(tmp_path: Path) -> None:
+    from gateway.auth import setup_code
+
+    code = setup_code.ensure(tmp_path)
+    assert setup_code.ensure(tmp_path) == code == setup_code.read(tmp_path)  # a restart keeps it
+    assert (tmp_path / "setup-code").stat().st_mode & 0o077 == 0
+    assert setup_code.matches(code, code.lower().replace("-", " "))
+    assert not setup_code.matches(code, "") and not setup_code.matches(code, None)
+    assert not setup_code.matches(code, code + "2")
+    setup_code.remove(tmp_path)
+    assert setup_code.read(tmp_path) is None
+    (tmp_path / "setup-code").write_text("0000-0000\n")  # 0 is not in the alphabet
+    assert setup_code.read(tmp_path) is None and setup_code.ensure(tmp_path) != "0000-0000"
+
+
+def test_sessions_remember_their_credential_and_holder() -> None:
+    store = SessionStore(lifetime_s=60)
+    first, second = (
+        store.create("viewer", Role.VIEWER, "password:a"),
+        store.create("viewer", Role.VIEWER, "password:a"),
+    )
+    one, two = store.lookup(first), store.lookup(second)
+    assert one is not None and two is not None
+    assert one.credential == "password:a" and one.holder != two.holder  # two browsers
+    assert store.revoke_where(lambda identity: identity.credential == "password:a") == 2
+    assert store.lookup(first) is None

@@ -79,3 +79,20 @@ async def test_no_reply_once_the_channel_closed() -> None:
     backend.release_calls()
     await controller.close()
     assert channel.sent == []
+
+
+async def test_a_revoked_credential_steers_no_more_and_its_move_stops() -> None:
+    backend = FakeBackend()
+    controller = PtzController(backend, "cam")
+    channel = FakeChannel()
+    still_valid = [True]
+    PtzChannel(channel, controller, owner="s", authorised=lambda: still_valid[0])
+    channel.receive('{"v": 1, "id": 1, "cmd": "move", "pan": 0.5}')
+    await channel.replies(1)
+    still_valid[0] = False  # e.g. `camgate token revoke` of the token that opened it
+    channel.receive('{"v": 1, "id": 2, "cmd": "move", "pan": -0.5}')
+    replies = await channel.replies(2)
+    assert replies[1] == {"v": 1, "id": 2, "ok": False, "error": "access revoked: sign in again"}
+    await backend.wait_calls(2)
+    assert backend.calls == [("move", 0.5, 0.0, 0.0), ("stop", True, True)]
+    await controller.close()
