@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
+from gateway.media.limits import MB, StreamLimits
 from gateway.rtsp.url import parse_url
 
 DEFAULT_LISTEN = ("0.0.0.0", 8080)
@@ -203,6 +204,7 @@ class Config:
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
+    limits: StreamLimits = field(default_factory=StreamLimits)
 
 
 def default_state_dir() -> Path:
@@ -264,6 +266,7 @@ def _config(data: dict[str, Any]) -> Config:
             "state_dir",
             "log_level",
             "log_format",
+            "limits",
         },
     )
     cameras_raw = data.get("cameras")
@@ -299,6 +302,24 @@ def _config(data: dict[str, Any]) -> Config:
         state_dir=Path(state_dir).expanduser() if state_dir else default_state_dir(),
         log_level=log_level,
         log_format=log_format,  # type: ignore[arg-type]
+        limits=_limits(_mapping(data.get("limits", {}), "limits")),
+    )
+
+
+def _limits(data: dict[str, Any]) -> StreamLimits:
+    """Caps against a hostile camera (gateway/media/limits.py), given in megabytes."""
+    _reject_unknown(data, "limits", {"picture_mb", "gop_mb", "viewer_queue_mb"})
+    d = StreamLimits()
+
+    def cap(key: str, default: int) -> int:
+        if key not in data:
+            return default
+        return int(_number(data[key], f"limits.{key}", minimum=0.1, maximum=1024.0) * MB)
+
+    return StreamLimits(
+        picture_bytes=cap("picture_mb", d.picture_bytes),
+        gop_bytes=cap("gop_mb", d.gop_bytes),
+        viewer_queue_bytes=cap("viewer_queue_mb", d.viewer_queue_bytes),
     )
 
 
