@@ -150,3 +150,13 @@ def test_limits_config_block() -> None:
         parse_config(base + "limits: {picture_mb: 0}")
     with pytest.raises(ConfigError, match=r"limits\.frames: unknown key"):
         parse_config(base + "limits: {frames: 3}")
+
+
+@pytest.mark.attack
+def test_an_absurd_sps_in_band_is_refused_too() -> None:
+    normalizer = StreamNormalizer()
+    absurd = build_sps(width_mbs=1024, height_map_units=1024, crop=None)  # 16384x16384
+    idr = bytes([0x65, 0x88]) + bytes(20)
+    normalizer.process(AccessUnit(nals=(absurd, idr), pts=0, keyframe=True, arrival=0.0))
+    assert normalizer.refused is not None and "16384x16384" in normalizer.refused
+    assert normalizer.info is None
