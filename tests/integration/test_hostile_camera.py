@@ -230,3 +230,22 @@ async def wait_until_async(predicate: Callable[[], Awaitable[bool]], timeout: fl
     async with asyncio.timeout(timeout):
         while not await predicate():
             await asyncio.sleep(0.1)
+
+
+async def test_a_gop_that_never_ends_is_capped_and_the_video_goes_on() -> None:
+    async with HostileCamera(behaviour=Hostility.ENDLESS_GOP) as camera:
+        url = f"rtsp://127.0.0.1:{camera.port}/cam"
+        limits = StreamLimits(gop_bytes=8 * MB)
+        hub = CameraHub(
+            "long-gop", lambda: RtspSource(url, limits=limits), preload=True, limits=limits
+        )
+        await hub.boot()
+        try:
+            # Over 8 MB the cache is emptied (once: it stays empty until the next IDR).
+            await wait_until(lambda: hub.snapshot()["limit_drops"] == 1, WAIT)
+            frames = hub.frames_received
+            await wait_until(lambda: hub.frames_received >= frames + 20, WAIT)
+            assert hub._gop.nbytes == 0 and hub.snapshot()["limit_drops"] == 1
+            assert hub.state is CameraState.LIVE and hub.reconnects == 0
+        finally:
+            await hub.close()

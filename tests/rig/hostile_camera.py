@@ -33,6 +33,7 @@ class Hostility(StrEnum):
     SILENT = "silent"  # accepts the connection, reads, never answers
     WILD_SEQUENCE = "wild_sequence"  # well-formed pictures with random sequence numbers
     CHANNEL_FLOOD = "channel_flood"  # 64 KB frames on channels nobody set up
+    ENDLESS_GOP = "endless_gop"  # one IDR, then 500 KB pictures and never another IDR
 
 
 @dataclass
@@ -86,6 +87,7 @@ class HostileCamera(FakeCamera):
             Hostility.ABSURD_SPS: self._absurd_sps,
             Hostility.WILD_SEQUENCE: self._wild_sequence,
             Hostility.CHANNEL_FLOOD: self._channel_flood,
+            Hostility.ENDLESS_GOP: self._endless_gop,
         }.get(self.behaviour)
         if attack is None:
             await super()._stream(writer)
@@ -132,4 +134,18 @@ class HostileCamera(FakeCamera):
             for channel in (0, 1, 4, 5, 200, 255):
                 self._send(writer, channel, junk)
             self._send(writer, 2, rtp(i, i * 3000, IDR, True))  # the real stream goes on
+            await writer.drain()
+
+    async def _endless_gop(self, writer: asyncio.StreamWriter) -> None:
+        body = random.Random(3).randbytes(500_000)
+        seq = 2
+        for n in range(2, 1_000_000):
+            fragments = [
+                body[i : i + HUGE_SLICE_BYTES] for i in range(0, len(body), HUGE_SLICE_BYTES)
+            ]
+            for i, fragment in enumerate(fragments):
+                start, end = (0x80 if i == 0 else 0), (0x40 if i == len(fragments) - 1 else 0)
+                payload = bytes([0x5C, start | end | 1, 0x9A]) + fragment  # FU-A of a P slice
+                self._send(writer, 2, rtp(seq & 0xFFFF, n * 3000, payload, bool(end)))
+                seq += 1
             await writer.drain()
