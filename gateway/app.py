@@ -23,6 +23,7 @@ from gateway.http.hsts import send_hsts
 from gateway.http.keys import MQTT_STATE, PTZ_BACKENDS, PTZ_CONTROLLERS
 from gateway.http.server import make_app
 from gateway.hub import CameraHub
+from gateway.media.limits import StreamLimits
 from gateway.ptz.backend import PtzBackend, PtzError
 from gateway.ptz.controller import DEFAULT_COMMAND_TIMEOUT_S, PtzController
 from gateway.rtsp.url import redact
@@ -45,6 +46,7 @@ def source_factory(
     camera: CameraConfig,
     onvif: OnvifSession | None = None,
     on_resolved: Callable[[str], None] | None = None,
+    limits: StreamLimits | None = None,
 ) -> Callable[[], Source]:
     if camera.is_demo:
         return lambda: DemoSource(camera.demo)
@@ -56,11 +58,11 @@ def source_factory(
         from gateway.onvif.source import OnvifSource
 
         assert onvif is not None, "an onvif camera needs its OnvifSession"
-        return lambda: OnvifSource(onvif, camera.transport, on_resolved=on_resolved)
+        return lambda: OnvifSource(onvif, camera.transport, on_resolved=on_resolved, limits=limits)
     from gateway.sources.rtsp import RtspSource
 
     url = camera.source
-    return lambda: RtspSource(url, transport=camera.transport)
+    return lambda: RtspSource(url, transport=camera.transport, limits=limits)
 
 
 def camera_description(camera: CameraConfig) -> str:
@@ -111,10 +113,11 @@ class Gateway:
 
             hubs[cam.name] = CameraHub(
                 cam.name,
-                source_factory(cam, onvif_sessions.get(cam.name), show),
+                source_factory(cam, onvif_sessions.get(cam.name), show, config.limits),
                 preload=cam.preload,
                 linger_s=cam.linger_s,
                 description=camera_description(cam),
+                limits=config.limits,
             )
         ptz_controllers = _ptz_controllers(config, ptz_backends)
         snapshotters = {name: Snapshotter(hub) for name, hub in hubs.items()}

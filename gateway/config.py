@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import reprlib
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
+from gateway.media.limits import MB, StreamLimits
 from gateway.rtsp.url import parse_url
 
 DEFAULT_LISTEN = ("0.0.0.0", 8080)
@@ -26,6 +28,81 @@ PICAMERA_SOURCE = "picamera"
 
 class ConfigError(ValueError):
     """A config problem, phrased for the user: `<key path>: <what is wrong>`."""
+
+
+# --- YAML, read defensively --------------------------------------------------------------
+# A config file may come from anywhere (a forum post, a backup): reading it must cost
+# bounded time and memory. Nesting is recursion in the YAML composer (RecursionError past
+# ~1000 levels), and anchors/aliases can expand 350 bytes into billions of nodes ("billion
+# laughs"), which any later walk over the data (or repr() in an error) then pays for.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_YAML_DEPTH = 32
+MAX_YAML_EXPANDED = 1_000_000  # nodes and scalar characters, counting every alias in full
+
+
+class _BoundedYamlLoader(yaml.SafeLoader):
+    """SafeLoader that refuses deep nesting and aliases that expand too far."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._expanded: dict[int, int] = {}  # id(node) -> its size with aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            alias = super().compose_node(parent, index)
+            if alias is None or id(alias) not in self._expanded:  # an ancestor, unfinished
+                raise self._refuse("an alias refers to a node that contains it")
+            return alias
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise self._refuse(f"nested deeper than {MAX_YAML_DEPTH} levels")
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        assert node is not None  # only an empty stream composes to None, not a node
+        self._expanded[id(node)] = self._size(node)
+        return node
+
+    def _size(self, node: yaml.Node) -> int:
+        if isinstance(node, yaml.ScalarNode):
+            return 1 + len(node.value)
+        size = 1 + sum(self._expanded[id(child)] for child in _children(node))
+        if size > MAX_YAML_EXPANDED:
+            raise self._refuse(
+                f"anchors and aliases expand to more than {MAX_YAML_EXPANDED:,} nodes and "
+                "characters (a 'billion laughs' file?)"
+            )
+        return size
+
+    def _refuse(self, why: str) -> ConfigError:
+        mark = self.peek_event().start_mark if self.check_event() else None
+        return ConfigError(f"{why}" + (f" (line {mark.line + 1})" if mark else ""))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value)
+
+
+def _load_yaml(text: str) -> Any:
+    loader = _BoundedYamlLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 40
+_short.maxlevel = 2
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: repr() shortened, whatever its size or depth."""
+    return _short.repr(value)
 
 
 @dataclass(frozen=True)
@@ -206,6 +283,7 @@ class Config:
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
+    limits: StreamLimits = field(default_factory=StreamLimits)
 
 
 def default_state_dir() -> Path:
@@ -237,8 +315,12 @@ def load_config(path: str | Path) -> Config:
 
 
 def parse_config(text: str, origin: str = "config") -> Config:
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{origin}: larger than {MAX_CONFIG_BYTES // 1024} KB")
     try:
-        data = yaml.safe_load(text)
+        data = _load_yaml(text)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -267,6 +349,7 @@ def _config(data: dict[str, Any]) -> Config:
             "state_dir",
             "log_level",
             "log_format",
+            "limits",
         },
     )
     cameras_raw = data.get("cameras")
@@ -302,6 +385,24 @@ def _config(data: dict[str, Any]) -> Config:
         state_dir=Path(state_dir).expanduser() if state_dir else default_state_dir(),
         log_level=log_level,
         log_format=log_format,  # type: ignore[arg-type]
+        limits=_limits(_mapping(data.get("limits", {}), "limits")),
+    )
+
+
+def _limits(data: dict[str, Any]) -> StreamLimits:
+    """Caps against a hostile camera (gateway/media/limits.py), given in megabytes."""
+    _reject_unknown(data, "limits", {"picture_mb", "gop_mb", "viewer_queue_mb"})
+    d = StreamLimits()
+
+    def cap(key: str, default: int) -> int:
+        if key not in data:
+            return default
+        return int(_number(data[key], f"limits.{key}", minimum=0.1, maximum=1024.0) * MB)
+
+    return StreamLimits(
+        picture_bytes=cap("picture_mb", d.picture_bytes),
+        gop_bytes=cap("gop_mb", d.gop_bytes),
+        viewer_queue_bytes=cap("viewer_queue_mb", d.viewer_queue_bytes),
     )
 
 
@@ -680,7 +781,7 @@ def _mapping(value: Any, key: str) -> dict[str, Any]:
         raise ConfigError(f"{key or 'config'}: must be a mapping (key: value pairs)")
     for k in value:
         if not isinstance(k, str):
-            raise ConfigError(f"{key or 'config'}: key {k!r} must be a string")
+            raise ConfigError(f"{key or 'config'}: key {_shown(k)} must be a string")
     return value
 
 
@@ -730,19 +831,19 @@ def _str_list(value: Any, key: str) -> list[str]:
 
 def _choice(value: Any, key: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value.lower() not in choices:
-        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}")
+        raise ConfigError(f"{key}: {_shown(value)} is not one of {', '.join(choices)}")
     return value.lower()
 
 
 def _bool(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{key}: {value!r} must be true or false")
+        raise ConfigError(f"{key}: {_shown(value)} must be true or false")
     return value
 
 
 def _number(value: Any, key: str, minimum: float, maximum: float, integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key}: {value!r} must be a number")
+        raise ConfigError(f"{key}: {_shown(value)} must be a number")
     if integer and not float(value).is_integer():
         raise ConfigError(f"{key}: {value!r} must be a whole number")
     if not minimum <= value <= maximum:

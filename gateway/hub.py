@@ -21,8 +21,9 @@ from typing import Any
 
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
 from gateway.media.gop import GopCache
+from gateway.media.limits import StreamLimits
 from gateway.media.normalizer import StreamNormalizer
-from gateway.sources.base import Source, SourceError
+from gateway.sources.base import Source, SourceError, SourceLimitError
 from gateway.subscription import Subscription
 from gateway.tasks import spawn
 
@@ -92,8 +93,10 @@ class CameraHub:
         linger_s: float = 10.0,
         description: str = "",
         clock: Callable[[], float] = time.monotonic,
+        limits: StreamLimits | None = None,
     ) -> None:
         self.name = name
+        self.limits = limits or StreamLimits()
         self._source_factory = source_factory
         self._preload = preload
         self._linger_s = linger_s
@@ -105,7 +108,7 @@ class CameraHub:
         self._task: asyncio.Task[None] | None = None
         self._linger_handle: asyncio.TimerHandle | None = None
         self._source: Source | None = None
-        self._gop = GopCache()
+        self._gop = GopCache(max_bytes=self.limits.gop_bytes)
         self._normalizer = StreamNormalizer()
         self._rate = _RateMeter()
         self._state = CameraState.IDLE
@@ -123,6 +126,7 @@ class CameraHub:
         self.frames_received = 0
         self.keyframes_received = 0
         self.dropped_frames_closed = 0  # drops of viewers that have left
+        self.limit_drops = 0  # connections given up for data past a cap (media.limits)
         self._live_event = asyncio.Event()
         self.description = description  # shown in the API: never a credential
 
@@ -169,7 +173,11 @@ class CameraHub:
     # --- viewers ----------------------------------------------------------------------
 
     def subscribe(self) -> Subscription:
-        sub = Subscription(self._frames_for_new_viewer, on_first_get=self._on_viewer_started)
+        sub = Subscription(
+            self._frames_for_new_viewer,
+            on_first_get=self._on_viewer_started,
+            live_limit_bytes=self.limits.viewer_queue_bytes,
+        )
         self._subscriptions.add(sub)
         self.start()
         if self._makes_fresh_keyframes():
@@ -322,6 +330,7 @@ class CameraHub:
                 raise SourceError("the stream ended")
             except SourceError as exc:
                 self.error = str(exc)
+                self.limit_drops += isinstance(exc, SourceLimitError)
             except Exception as exc:  # a bug in a source must not kill the camera
                 log.exception("camera %s: source failed unexpectedly", self.name)
                 self.error = f"internal error: {type(exc).__name__}"
@@ -357,6 +366,8 @@ class CameraHub:
             # has connected, i.e. by its first picture.
             self._normalizer = StreamNormalizer(self._source.sdp_parameter_sets)
         unit = self._normalizer.process(self._rebase(unit))
+        if self._normalizer.refused is not None:
+            raise SourceError(f"{self._normalizer.refused}: refused")
         self.frames_received += 1
         self.keyframes_received += unit.keyframe
         self._rate.add(self._clock(), unit.size)
@@ -426,5 +437,6 @@ class CameraHub:
             "viewers": self.viewers,
             "dropped_frames": self.dropped_frames,
             "reconnects": self.reconnects,
+            "limit_drops": self.limit_drops + self._gop.overflows,
             "source": self.description,
         }

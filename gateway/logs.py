@@ -1,4 +1,10 @@
-"""Logging set-up. Credentials never reach a log line, whoever writes it."""
+"""Logging set-up. Credentials never reach a log line, whoever writes it.
+
+Three layers: the libraries that log secrets at DEBUG (the ONVIF stack logs whole SOAP
+envelopes, WS-Security UsernameToken included) are held at INFO whatever the level;
+a filter scrubs every message; and the formatter scrubs the finished line again, so a
+traceback or stack trace quoting a URL or a header is covered too.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,41 @@ import re
 import time
 from collections.abc import Callable
 
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+# User info runs to the last `@` of the URL: passwords are pasted unescaped ("p@ss").
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s'\"<>]*@")
+# ?password=..., &pass=..., and the `_password=` of XMeye-style paths.
+_SECRET_PARAMS = re.compile(
+    r"(?i)((?:^|[?&;/_\s])(?:password|passwd|pwd|pass|token|secret)=)[^&;\s#'\"<>_]*"
+)
+# WS-Security UsernameToken (ONVIF): user, password or its digest, nonce, created time.
+_WSSE_ELEMENTS = re.compile(r"(?i)(<(?:[\w.-]+:)?(?:Username|Password|Nonce|Created)\b[^>]*>)[^<]*")
+# HTTP / RTSP authentication: the header's value, and digest parameters wherever quoted.
+_AUTH_HEADER = re.compile(r"(?im)\b((?:proxy-)?authorization\s*:\s*)(?!['\"])[^\r\n]+")
+_AUTH_QUOTED = re.compile(r"(?i)\b((?:proxy-)?authorization['\"]?\s*[:=,]\s*)(['\"])(.*?)\2")
+_DIGEST_PARAMS = re.compile(r"(?i)\b(response|nonce|cnonce|password)=\"[^\"]*\"")
+
+# Loggers that write credentials at DEBUG (zeep and the ONVIF library print SOAP
+# envelopes; the HTTP clients their headers): never below INFO.
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+SECRET_LOGGING_LIBRARIES = ("zeep", "onvif", "httpx", "httpcore", "aiohttp.client")
 
 
 def redact_text(text: str) -> str:
-    """Remove user:password@ from any URL in `text`."""
-    return _URL_CREDENTIALS.sub(r"\1***@", text)
+    """Remove credentials from `text`: URL user info, password query parameters,
+    WS-Security tokens, Authorization headers and digest parameters."""
+    text = _URL_CREDENTIALS.sub(r"\1***@", text)
+    text = _SECRET_PARAMS.sub(r"\1***", text)
+    text = _WSSE_ELEMENTS.sub(r"\1***", text)
+    text = _AUTH_HEADER.sub(r"\1***", text)
+    text = _AUTH_QUOTED.sub(r"\1\2***\2", text)
+    return _DIGEST_PARAMS.sub(r'\1="***"', text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter whose whole output (message, traceback, stack) is redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
 
 
 class RedactingFilter(logging.Filter):
@@ -67,10 +102,12 @@ class JsonFormatter(logging.Formatter):
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_text(record.getMessage()),
         }
         if record.exc_info:
             entry["exception"] = redact_text(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact_text(self.formatStack(record.stack_info))
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -79,7 +116,9 @@ def setup_logging(level: str, log_format: str = "text") -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(
+            RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        )
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -87,3 +126,5 @@ def setup_logging(level: str, log_format: str = "text") -> None:
     # The WebRTC stack is chatty at INFO; its warnings still come through.
     for noisy in ("aiortc", "aioice", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    for library in SECRET_LOGGING_LIBRARIES:
+        logging.getLogger(library).setLevel(max(logging.INFO, root.level))

@@ -92,6 +92,12 @@ def render(facts: GatewayFacts) -> str:
         "Reconnections to the camera.",
         ((_labels(camera=c["name"]), c["reconnects"]) for c in cams),
     )
+    family(
+        "camgate_camera_limit_drops_total",
+        "counter",
+        "Times the camera's data was dropped for exceeding a cap (picture, GOP).",
+        ((_labels(camera=c["name"]), c.get("limit_drops", 0)) for c in cams),
+    )
     family("camgate_webrtc_sessions", "gauge", "Open viewer sessions.", [("", facts.sessions)])
     if facts.mqtt_connected is not None:
         family(

@@ -16,6 +16,8 @@ from gateway.media.accessunit import AccessUnit
 # ~2 s of live video at 30 fps: enough to ride out a hiccup, small enough that a stuck
 # viewer skips ahead rather than watching the past.
 DEFAULT_LIVE_LIMIT = 60
+# And by bytes: 60 pictures of a hostile camera could be 60 x the picture cap.
+DEFAULT_LIVE_LIMIT_BYTES = 32 * 1024 * 1024
 
 
 class SubscriptionClosed(Exception):
@@ -40,10 +42,13 @@ class Subscription:
         gop_snapshot: Callable[[], Sequence[AccessUnit]],
         on_first_get: Callable[[Subscription], None] = lambda _s: None,
         live_limit: int = DEFAULT_LIVE_LIMIT,
+        live_limit_bytes: int = DEFAULT_LIVE_LIMIT_BYTES,
     ) -> None:
         self._gop_snapshot = gop_snapshot
         self._on_first_get = on_first_get
         self._live_limit = live_limit
+        self._live_limit_bytes = live_limit_bytes
+        self._live_bytes = 0
         self._burst: deque[OutputFrame] = deque()
         self._live: deque[OutputFrame] = deque()
         self._wakeup = asyncio.Event()
@@ -69,7 +74,11 @@ class Subscription:
             if not unit.keyframe:
                 return
             self._waiting_for_keyframe = False
-        elif len(self._live) >= self._live_limit:
+        elif (
+            len(self._live) >= self._live_limit
+            or self._live_bytes + unit.size > self._live_limit_bytes
+        ):
+            self._live_bytes = 0
             if not unit.keyframe:
                 # Too far behind: drop everything queued and wait for the next keyframe.
                 self.dropped += len(self._live) + 1
@@ -79,6 +88,7 @@ class Subscription:
             self.dropped += len(self._live)
             self._live.clear()
         self._live.append(OutputFrame(unit, unit.pts))
+        self._live_bytes += unit.size
         self._wakeup.set()
 
     def close(self) -> None:
@@ -94,6 +104,8 @@ class Subscription:
             queue = self._burst or self._live
             if queue:
                 frame = queue.popleft()
+                if queue is self._live:
+                    self._live_bytes -= frame.unit.size
                 self.delivered += 1
                 if self._burst or self._live:
                     # More queued (a join burst, a slow viewer): yield to the event loop

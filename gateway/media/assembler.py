@@ -4,6 +4,8 @@ A browser given half a picture as a frame shows it half-corrupt while its stats 
 healthy, so pictures are only ever emitted whole: all NAL units of one RTP timestamp,
 closed by the marker bit (no added latency) or, for cameras that never set it, by the
 next timestamp. After packet loss a picture that may be incomplete is dropped instead.
+A picture that grows past its cap (a camera that never changes timestamp nor sets the
+marker) is dropped and reported with LimitExceeded, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable
 
 from gateway.media.accessunit import AccessUnit
 from gateway.media.h264 import NAL_AUD, NAL_IDR, NAL_SLICE, first_mb_in_slice, nal_type
+from gateway.media.limits import LimitExceeded, StreamLimits, describe_bytes
 
 _WRAP = 1 << 32
 _HALF = 1 << 31
@@ -22,6 +25,7 @@ _HALF = 1 << 31
 _AU_OPENERS = frozenset({6, 7, 8, 9, 13, 14, 15, 16, 17, 18})
 # Parameter sets / SEI held over to the next picture are few; more means no pictures come.
 _MAX_CARRY = 16
+_MAX_CARRY_BYTES = 64 * 1024  # parameter sets and SEI are small; the oldest go first
 
 
 def starts_access_unit(nal: bytes) -> bool:
@@ -63,11 +67,18 @@ class AccessUnitAssembler:
     timestamp than the IDR) are carried over into the next picture instead.
 
     Counters: `emitted`, `dropped` (pictures lost to packet loss), `marker_errors`
-    (times the marker bit was found set in the middle of a picture).
+    (times the marker bit was found set in the middle of a picture), `oversized`
+    (pictures dropped for growing past `max_picture_bytes`).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        max_picture_bytes: int = StreamLimits.picture_bytes,
+    ) -> None:
         self._clock = clock
+        self.max_picture_bytes = max_picture_bytes
+        self._bytes = 0  # of self._nals
         self._unwrap = TimestampUnwrapper()
         self._nals: list[bytes] = []
         self._carry: list[bytes] = []  # slice-less NAL units waiting for a picture
@@ -83,6 +94,7 @@ class AccessUnitAssembler:
         self.emitted = 0
         self.dropped = 0
         self.marker_errors = 0
+        self.oversized = 0
 
     def push(self, nals: list[bytes], rtp_timestamp: int, marker: bool) -> list[AccessUnit]:
         """Feed the NAL units of one RTP packet (possibly none); returns finished pictures."""
@@ -99,6 +111,12 @@ class AccessUnitAssembler:
                 self._check_first(nal)
             if nal_type(nal) != NAL_AUD:  # the AU boundary is ours to keep, not an AUD's
                 self._nals.append(nal)
+                self._bytes += len(nal)
+                if self._bytes > self.max_picture_bytes:
+                    self._drop()
+                    self.oversized += 1
+                    limit = describe_bytes(self.max_picture_bytes)
+                    raise LimitExceeded(f"picture larger than {limit}: dropped")
         if marker and self.trust_marker:
             self._finish(out, by_marker=True)
         return out
@@ -143,6 +161,7 @@ class AccessUnitAssembler:
             self._damaged = True
             self.dropped += 1
         self._nals = []
+        self._bytes = 0
 
     def _finish(self, out: list[AccessUnit], *, by_marker: bool) -> None:
         if self._damaged:
@@ -161,7 +180,21 @@ class AccessUnitAssembler:
             self._last_emitted_ts = self._ts
             self._closed_by_marker = by_marker
         else:
-            self._carry = (self._carry + self._nals)[-_MAX_CARRY:]
+            self._carry = _newest(self._carry + self._nals)
         self._ts = None
         self._nals = []
+        self._bytes = 0
         self._damaged = False
+
+
+def _newest(nals: list[bytes]) -> list[bytes]:
+    """The newest NAL units within the carry-over caps."""
+    kept: list[bytes] = []
+    size = 0
+    for nal in reversed(nals[-_MAX_CARRY:]):
+        size += len(nal)
+        if size > _MAX_CARRY_BYTES:
+            break
+        kept.append(nal)
+    kept.reverse()
+    return kept

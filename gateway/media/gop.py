@@ -7,6 +7,7 @@ the camera's next IDR (aiortc ignores PLI/FIR for pre-encoded packets).
 from __future__ import annotations
 
 from gateway.media.accessunit import AccessUnit
+from gateway.media.limits import StreamLimits
 
 
 class GopCache:
@@ -17,7 +18,7 @@ class GopCache:
     until the next keyframe rather than keeping a headless tail.
     """
 
-    def __init__(self, max_frames: int = 600, max_bytes: int = 16_000_000) -> None:
+    def __init__(self, max_frames: int = 600, max_bytes: int = StreamLimits.gop_bytes) -> None:
         if max_frames < 1 or max_bytes < 1:
             raise ValueError("GOP cache caps must be positive")
         self.max_frames = max_frames

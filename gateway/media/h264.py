@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.media.limits import picture_size_problem
+
 NAL_SLICE = 1
 NAL_IDR = 5
 NAL_SEI = 6
@@ -48,9 +50,13 @@ _PROFILE_NAMES = {
 # aspect_ratio_idc meaning "sar_width and sar_height follow" (Table E-1).
 _EXTENDED_SAR = 255
 
-# A sanity bound on picture size in macroblocks per dimension. Level 6.2 allows at most
-# 139264 MBs per frame, so no conforming side exceeds sqrt(8 * 139264) ~ 1056 MBs.
-_MAX_MBS_PER_SIDE = 1056
+# Read bound on picture size in macroblocks per dimension: far beyond any real picture, so
+# an absurd size is read whole and refused by name (PictureSizeError), not as garbage.
+_MAX_MBS_PER_SIDE = 1 << 16
+
+
+class PictureSizeError(ValueError):
+    """A well-formed SPS announcing a picture size no camera makes (beyond level 6.2)."""
 
 
 def nal_type(nal: bytes) -> int:
@@ -280,6 +286,9 @@ def parse_sps(nal: bytes) -> SpsInfo:
         height -= unit_y * (crop[2] + crop[3])
         if width <= 0 or height <= 0:
             raise ValueError("frame cropping removes the whole picture")
+    problem = picture_size_problem(width, height)
+    if problem is not None:
+        raise PictureSizeError(problem)
 
     frame_rate: float | None = None
     reorder: int | None = None

@@ -18,6 +18,7 @@ from gateway.media.h264 import (
     NAL_PPS,
     NAL_SLICE,
     NAL_SPS,
+    PictureSizeError,
     SpsInfo,
     nal_type,
     parse_sps,
@@ -49,7 +50,9 @@ class StreamNormalizer:
 
     Never raises on stream content: unparsable parameter sets are ignored and counted
     in `errors`. `generation` grows whenever the active SPS changes (0 = none known
-    yet), so the hub can notice a camera switching resolution or profile.
+    yet), so the hub can notice a camera switching resolution or profile. An SPS with an
+    absurd picture size is not learned and its reason is kept in `refused`: the stream
+    cannot be played and the hub says why.
     """
 
     def __init__(self, sdp_parameter_sets: Sequence[bytes] = ()) -> None:
@@ -61,6 +64,7 @@ class StreamNormalizer:
         self.generation = 0
         self.errors = 0
         self.repaired = 0  # units returned changed
+        self.refused: str | None = None
         for nal in sdp_parameter_sets:
             self._learn(nal)
 
@@ -176,6 +180,9 @@ class StreamNormalizer:
                 pid = pps_id(nal)
                 self._pps[pid] = nal
                 return pid
+        except PictureSizeError as exc:
+            self.errors += 1
+            self.refused = str(exc)
         except ValueError:
             self.errors += 1
         return None

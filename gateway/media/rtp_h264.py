@@ -65,11 +65,14 @@ class H264Depacketizer:
     Stateful only for FU-A reassembly. It never raises on bad input: a camera sending
     one broken packet must not take the stream down. Everything discarded (a bad or
     unsupported payload, a fragment that cannot be placed, an abandoned partial NAL)
-    adds one to `dropped`.
+    adds one to `dropped`; a NAL unit abandoned for growing past `max_nal_size` also
+    adds one to `oversized`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_nal_size: int | None = None) -> None:
+        self.max_nal_size = MAX_NAL_SIZE if max_nal_size is None else max_nal_size
         self.dropped = 0
+        self.oversized = 0
         self._fu_header: int | None = None  # NAL header byte of the FU-A being rebuilt
         self._fu_parts: list[bytes] = []
         self._fu_size = 0
@@ -133,8 +136,9 @@ class H264Depacketizer:
             return []
         self._fu_parts.append(payload[2:])
         self._fu_size += len(payload) - 2
-        if self._fu_size > MAX_NAL_SIZE:
+        if self._fu_size > self.max_nal_size:
             self.reset()
+            self.oversized += 1
             return []
         if not end:
             return []

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from gateway.media.accessunit import AccessUnit
+from gateway.media.limits import StreamLimits
 from gateway.onvif.session import OnvifError, OnvifSession
 from gateway.sources.base import SourceError
 from gateway.sources.rtsp import RtspSource
@@ -22,8 +23,10 @@ class OnvifSource:
         transport: Literal["tcp", "udp"] = "tcp",
         *,
         on_resolved: Callable[[str], None] | None = None,
+        limits: StreamLimits | None = None,
     ) -> None:
         self.session = session
+        self.limits = limits
         self.transport = transport
         self.on_resolved = on_resolved  # gets the redacted RTSP URL once known
         profile = session.config.profile
@@ -45,6 +48,6 @@ class OnvifSource:
         self.description = uri.public
         if self.on_resolved is not None:
             self.on_resolved(uri.public)
-        self._rtsp = RtspSource(uri.url, transport=self.transport)
+        self._rtsp = RtspSource(uri.url, transport=self.transport, limits=self.limits)
         self._rtsp.sdp_parameter_sets = self.sdp_parameter_sets
         await self._rtsp.run(emit)

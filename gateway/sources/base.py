@@ -13,6 +13,11 @@ class SourceError(Exception):
     users and to log: it never contains a credential."""
 
 
+class SourceLimitError(SourceError):
+    """The camera sent more than a cap allows (gateway.media.limits): the data was
+    dropped and the connection is given up, which returns its memory."""
+
+
 class Source(Protocol):
     description: str  # safe for logs and the API: never a credential
     sdp_parameter_sets: list[bytes]  # SPS/PPS known out of band (RTSP sprop-parameter-sets)

@@ -27,6 +27,7 @@ from typing import Literal
 
 from gateway.media.accessunit import AccessUnit
 from gateway.media.assembler import AccessUnitAssembler
+from gateway.media.limits import LimitExceeded, StreamLimits, describe_bytes
 from gateway.media.rtp_h264 import H264Depacketizer, parse_rtp
 from gateway.rtsp.auth import Authenticator
 from gateway.rtsp.message import (
@@ -41,7 +42,7 @@ from gateway.rtsp.message import (
 )
 from gateway.rtsp.sdp import H264Stream, SdpError, base_url, find_h264
 from gateway.rtsp.url import RtspUrl, parse_url, redact, strip_credentials
-from gateway.sources.base import SourceError
+from gateway.sources.base import SourceError, SourceLimitError
 
 log = logging.getLogger("camgate.rtsp")
 
@@ -223,11 +224,11 @@ class _Control:
         try:
             await asyncio.wait_for(self._writer.drain(), self._timeout)
             return await asyncio.wait_for(future, timeout or self._timeout)
+        except TimeoutError:  # before OSError, of which it is a subclass
+            wait = timeout or self._timeout
+            raise SourceError(f"no answer within {wait:g} s (to {method})") from None
         except OSError as exc:
             raise SourceError(f"connection to the camera lost: {exc.strerror or exc}") from None
-        except TimeoutError:
-            wait = timeout or self._timeout
-            raise SourceError(f"the camera did not answer {method} within {wait:g} s") from None
         finally:
             self._pending.pop(cseq, None)
 
@@ -373,8 +374,13 @@ class RtspSource:
     """An RTSP camera. Stats for the API: packets_received, packets_lost, bytes_received."""
 
     def __init__(
-        self, url: str, transport: Literal["tcp", "udp"] = "tcp", timeout: float = 10.0
+        self,
+        url: str,
+        transport: Literal["tcp", "udp"] = "tcp",
+        timeout: float = 10.0,
+        limits: StreamLimits | None = None,
     ) -> None:
+        self.limits = limits or StreamLimits()
         try:
             self._url: RtspUrl | None = parse_url(url)
         except ValueError:
@@ -436,6 +442,8 @@ class RtspSource:
             )
         except TimeoutError:
             raise SourceError(f"no answer from {url.netloc} within {self.timeout:g} s") from None
+        except socket.gaierror:  # its errno is a resolver code: "Unknown error -3"
+            raise SourceError(f"cannot resolve {url.host}") from None
         except OSError as exc:
             # asyncio's strerror repeats the address ("Connect call failed ('h', p)"):
             # the errno's own text ("Connection refused") is what a user needs.
@@ -636,8 +644,8 @@ class RtspSource:
     def _reset_stream_state(self, payload_type: int, emit: Emit | None = None) -> None:
         self._payload_type = payload_type
         self._emit = emit
-        self._depacketizer = H264Depacketizer()
-        self._assembler = AccessUnitAssembler()
+        self._depacketizer = H264Depacketizer(max_nal_size=self.limits.picture_bytes)
+        self._assembler = AccessUnitAssembler(max_picture_bytes=self.limits.picture_bytes)
         self._rtp_channel, self._rtcp_channel = 0, 1
         self._ssrc: int | None = None
         self._highest_seq: int | None = None  # extended (counts wraps) for RTCP
@@ -663,7 +671,14 @@ class RtspSource:
         if not self._check_sequence(packet.ssrc, packet.sequence):
             return
         nals = self._depacketizer.push(packet.payload)
-        for unit in self._assembler.push(nals, packet.timestamp, packet.marker):
+        if self._depacketizer.oversized:
+            limit = describe_bytes(self._depacketizer.max_nal_size)
+            raise SourceLimitError(f"NAL unit larger than {limit}: dropped; reconnecting")
+        try:
+            units = self._assembler.push(nals, packet.timestamp, packet.marker)
+        except LimitExceeded as exc:
+            raise SourceLimitError(f"{exc}; reconnecting") from None
+        for unit in units:
             self._emit(unit)
 
     def _check_sequence(self, ssrc: int, seq: int) -> bool:

@@ -4,6 +4,8 @@ tests/integration/test_rig.py.
 - netns.py        every non-unit test runs in its own network namespace (only `lo`)
 - rtsp_server.py  GStreamer RTSP camera, run by Debian's /usr/bin/python3 (not the venv)
 - rtsp.py         RtspServer: start/stop/restart it, status(), wait_for(), url()
+- hostile_camera.py  a malicious RTSP camera (the attack suite): huge pictures, endless
+                  FU-A, giant SDP and headers, absurd SPS, silence, floods
 - streams.py      testsrc_h264(): launch strings for camera quirks (slices, SDP-only
                   SPS/PPS, profiles, B-frames)
 - whep_client.py  WhepViewer: aiortc WHEP viewer that decodes or only counts frames

@@ -16,6 +16,8 @@ State for tests
     `requests`  every accepted request as `Request(time.monotonic(), operation, args)`;
                 `args` mirrors the XML (local names, attributes as keys, text as str,
                 repeated elements as lists, `x`/`y` attributes as float).
+    `security_tokens`  (password digest, nonce, created) of every UsernameToken received,
+                for tests that look for them where they must not be (logs).
     `faults`    every fault sent, as `FaultRecord(time, operation, code, subcodes, reason)`.
     `wait_for(operation, timeout)`  the oldest accepted request of that operation not yet
                 returned by wait_for (so it works whether the request came before or after
@@ -385,6 +387,7 @@ class OnvifTestDevice:
 
         self.requests: list[Request] = []
         self.faults: list[FaultRecord] = []
+        self.security_tokens: list[tuple[str, str, str]] = []
         self.errors: list[str] = []  # replies that failed schema validation: device bugs
         self.presets: dict[str, Preset] = {}
         self.home: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -598,6 +601,9 @@ class OnvifTestDevice:
             return
         if kind != f"{TOKEN_PROFILE}#PasswordDigest" or nonce_node is None or created_node is None:
             raise refuse("PasswordDigest with Nonce and Created required")
+        self.security_tokens.append(
+            ((password.text or "").strip(), nonce_node.text or "", created_node.text or "")
+        )
         try:
             nonce = base64.b64decode(nonce_node.text or "", validate=True)
             created = dt.datetime.fromisoformat(created_node.text or "")

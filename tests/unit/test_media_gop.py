@@ -81,7 +81,7 @@ def test_clear() -> None:
 
 def test_defaults_and_validation() -> None:
     gop = GopCache()
-    assert (gop.max_frames, gop.max_bytes) == (600, 16_000_000)
+    assert (gop.max_frames, gop.max_bytes) == (600, 64 * 1024 * 1024)
     for kwargs in ({"max_frames": 0}, {"max_bytes": 0}):
         with pytest.raises(ValueError):
             GopCache(**kwargs)
