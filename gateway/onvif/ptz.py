@@ -7,6 +7,7 @@ velocity of -0.5..0.5, degrees, ...). The ranges and space URIs come from the ca
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass
@@ -118,6 +119,7 @@ class OnvifPtz:
         self.capabilities: PtzCapabilities = NO_PTZ
         self.layout: PtzLayout | None = None
         self.loaded = False  # True once the camera has told us what it can do
+        self._load_lock = asyncio.Lock()  # start-up and a first command read it once
 
     @property
     def move_timeout_s(self) -> float | None:
@@ -129,6 +131,10 @@ class OnvifPtz:
 
     async def load(self) -> PtzCapabilities:
         """Read the camera's PTZ node and ranges (again). Raises PtzError if unreachable."""
+        async with self._load_lock:
+            return await self._load()
+
+    async def _load(self) -> PtzCapabilities:
         try:
             self.layout = await self._read_layout()
         except OnvifError as exc:
@@ -182,7 +188,9 @@ class OnvifPtz:
 
     async def _ready(self) -> PtzLayout:
         if not self.loaded:
-            await self.load()
+            async with self._load_lock:
+                if not self.loaded:  # unless a load under way has just done it
+                    await self._load()
         if self.layout is None:
             raise PtzError("this camera has no PTZ")
         return self.layout

@@ -17,7 +17,7 @@ import pytest
 from gateway.onvif.ptz import OnvifPtz
 from gateway.onvif.session import AUTH_MESSAGE
 from gateway.ptz.backend import NO_PTZ, Preset, PtzError
-from tests.conftest import RtspServerFactory, WhepViewerFactory
+from tests.conftest import MosquittoFactory, RtspServerFactory, WhepViewerFactory
 from tests.integration.conftest import GatewayFactory, RunningGateway
 from tests.rig.netns import NetNamespace
 from tests.rig.onvif_device import (
@@ -167,6 +167,28 @@ async def test_onvif_camera_streams_with_credentials_added(
     assert any("ONVIF camgate TestPTZ" in r.getMessage() for r in caplog.records)
     for record in caplog.records:
         assert_no_secret(record.getMessage())
+
+
+async def test_start_up_asks_the_camera_once_for_profiles_nodes_and_options(
+    rtsp_server: RtspServerFactory,
+    device: DeviceFactory,
+    camgate: GatewayStarter,
+    mosquitto: MosquittoFactory,
+) -> None:
+    """The stream, the PTZ backend and MQTT's preset list all want the camera's profiles
+    and PTZ layout at once when camgate starts: the camera is asked once and they share."""
+    server = await rtsp_camera(rtsp_server)
+    dev = await device(rtsp_url=stream_url(server))
+    broker = await mosquitto()
+    gw = await camgate(
+        [{"name": "cam", "onvif": onvif_block(dev), "preload": True}],
+        mqtt={"host": broker.host, "port": broker.port},
+    )
+    await gw.hub("cam").wait_live(30)
+    await wait_until(lambda: backend(gw).loaded, timeout=15)
+    await dev.wait_for("GetPresets", timeout=15)  # MQTT read the presets: everyone has asked
+    for operation in ("GetProfiles", "GetNodes", "GetConfigurationOptions"):
+        assert len(dev.requests_of(operation)) == 1, operation
 
 
 async def test_profile_is_chosen_by_name(
