@@ -408,7 +408,8 @@ def _number(obj: Any, *path: str) -> int | None:
         return None
 
 
-def _seconds(value: Any) -> float | None:
+def seconds(value: Any) -> float | None:
+    """An xs:duration as zeep gives it (timedelta or isodate Duration) in seconds."""
     if value is None:
         return None
     if hasattr(value, "total_seconds"):
@@ -427,5 +428,5 @@ def _profile(raw: Any) -> MediaProfile:
         height=_number(raw, "VideoEncoderConfiguration", "Resolution", "Height"),
         ptz_config_token=_text(ptz, "token") or None if ptz is not None else None,
         ptz_node_token=_text(ptz, "NodeToken") or None if ptz is not None else None,
-        ptz_timeout_s=_seconds(_field(ptz, "DefaultPTZTimeout")),
+        ptz_timeout_s=seconds(_field(ptz, "DefaultPTZTimeout")),
     )
