@@ -124,7 +124,13 @@ class MqttBridge:
         while not self._closing.is_set():
             try:
                 async with make_client(self.config, self.topics.available) as client:
-                    log.info("MQTT: connected to %s", where)
+                    log.info(
+                        "MQTT: connected to %s as %s (node id %s, topics under %s/)",
+                        where,
+                        self.config.client_id,
+                        self.config.node_id,
+                        self.config.topic_prefix,
+                    )
                     backoff = BACKOFF_INITIAL_S
                     await self._session(client)
             except aiomqtt.MqttError as exc:
