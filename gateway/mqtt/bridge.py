@@ -4,9 +4,9 @@ It connects (and reconnects with capped backoff) without ever touching video: ca
 viewers carry on while the broker is away. On every connect it says `online`, subscribes
 again and re-publishes every retained topic (a broker restarted without persistence kept
 nothing). It only ever clears retained topics it published itself: its own node id's
-discovery configs, states that name it, and (once, after an upgrade) what camgate published
-for its cameras before node ids. Nothing a message carries can raise out of here: bad
-payloads get a log line and an error message back.
+discovery configs, states that name it, and (after an upgrade, as soon as it sees them)
+what camgate published for its cameras before node ids. Nothing a message carries can
+raise out of here: bad payloads get a log line and an error message back.
 """
 
 from __future__ import annotations
