@@ -72,7 +72,12 @@ async def measure_mqtt_latency(
             "listen": f"127.0.0.1:{free_port()}",
             "auth": False,
             "cameras": [{"name": "cam", "source": UNUSED_RTSP, "onvif": onvif, "preload": True}],
-            "mqtt": {"host": "127.0.0.1", "port": broker_port, "client_id": "camgate-bench"},
+            "mqtt": {
+                "host": "127.0.0.1",
+                "port": broker_port,
+                "client_id": "camgate-bench",
+                "topic_prefix": "camgate",
+            },
         }
         gateway = Gateway.from_config(parse_config(json.dumps(config)))
         await gateway.start()

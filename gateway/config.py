@@ -10,7 +10,6 @@ import ipaddress
 import os
 import re
 import reprlib
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from gateway.media.limits import MB, StreamLimits
+from gateway.mqtt.identity import NODE_ID, default_node_id
 from gateway.rtsp.url import parse_url
 
 DEFAULT_LISTEN = ("0.0.0.0", 8080)
@@ -234,6 +234,7 @@ class MqttConfig:
     password: str | None = field(default=None, repr=False)  # never in repr, logs or errors
     tls: MqttTls | None = None
     client_id: str = "camgate"
+    node_id: str = "camgate"  # this gateway's id on the broker and in Home Assistant
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     keepalive_s: int = 60
     topic_prefix: str = "camgate"
@@ -242,6 +243,9 @@ class MqttConfig:
     snapshot_interval_s: float = 0.0  # 0: snapshots only on request
     move_speed: float = 0.5  # MOVE_* / ZOOM_* speed, a fraction of the camera's maximum
     move_timeout_s: float = 10.0  # a MOVE_* without STOP ends after this
+    # The topic prefix camgate used before node ids with this config: what it published
+    # there for its cameras is cleared (docs/mqtt.md "Upgrading"). None: nothing to clear.
+    legacy_prefix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -462,6 +466,7 @@ MQTT_KEYS = {
     "password",
     "tls",
     "client_id",
+    "node_id",
     "protocol",
     "keepalive",
     "topic_prefix",
@@ -488,14 +493,25 @@ def _mqtt(data: dict[str, Any]) -> MqttConfig:
     )
     if password is not None and not username:
         raise ConfigError("mqtt.password: needs `username` too")
-    # Brokers disconnect the older of two clients with one id: default to a per-host id.
-    client_id = _optional_str(data, "client_id", "mqtt") or f"camgate-{socket.gethostname()}"[:64]
+    # Unique per machine by default: brokers disconnect the older of two clients with one id,
+    # and two gateways must not share availability, topics or Home Assistant ids.
+    node_id = _optional_str(data, "node_id", "mqtt") or default_node_id()
+    if not NODE_ID.match(node_id):
+        raise ConfigError("mqtt.node_id: must be 1-64 letters, digits, '-' or '_'")
+    client_id = _optional_str(data, "client_id", "mqtt") or node_id
     if not 1 <= len(client_id) <= 64 or not client_id.isprintable():
         raise ConfigError("mqtt.client_id: must be 1-64 printable characters")
     protocol = str(data.get("protocol", d.protocol))  # YAML reads `5` as a number
     if protocol not in ("3.1.1", "5"):
         raise ConfigError(f"mqtt.protocol: {protocol!r} is not one of 3.1.1, 5")
     keepalive = _number(data.get("keepalive", d.keepalive_s), "mqtt.keepalive", 5, 3600, True)
+    # A level of its own per gateway unless the prefix is chosen (`frigate`, or `camgate` to
+    # keep the topics of versions before node ids).
+    topic_prefix = (
+        _topic_prefix(data["topic_prefix"], "mqtt.topic_prefix")
+        if "topic_prefix" in data
+        else f"{d.topic_prefix}/{node_id}"
+    )
     return MqttConfig(
         host=host.removeprefix("[").removesuffix("]"),
         port=port,
@@ -505,7 +521,9 @@ def _mqtt(data: dict[str, Any]) -> MqttConfig:
         client_id=client_id,
         protocol=protocol,  # type: ignore[arg-type]
         keepalive_s=int(keepalive),
-        topic_prefix=_topic_prefix(data.get("topic_prefix", d.topic_prefix), "mqtt.topic_prefix"),
+        node_id=node_id,
+        topic_prefix=topic_prefix,
+        legacy_prefix=data.get("topic_prefix", d.topic_prefix),
         discovery=_bool(data.get("discovery", d.discovery), "mqtt.discovery"),
         discovery_prefix=_topic_prefix(
             data.get("discovery_prefix", d.discovery_prefix), "mqtt.discovery_prefix"

@@ -31,12 +31,14 @@ from gateway.discovery.wsdiscovery import (
     build_probe,
     new_message_id,
     parse_probe_matches,
+    show_datagram,
 )
 
 log = logging.getLogger("camgate.discovery")
 
 DEFAULT_TIMEOUT = 3.0
 MAX_REPLIES = 512  # a LAN with more ONVIF devices than this is not the use case
+MAX_UNREADABLE = 8  # replies that could not be read, kept to show the user
 
 
 class DiscoveryError(Exception):
@@ -49,11 +51,24 @@ class Source:
     address: str  # IPv4
 
 
+@dataclass(frozen=True)
+class UnreadableReply:
+    """A datagram that came back but could not be read as a device."""
+
+    source: str  # the sender's IP address
+    reason: str
+    excerpt: str  # printable, cut short (show_datagram)
+
+    def fields(self) -> tuple[str, str, str]:
+        return self.source, self.reason, self.excerpt
+
+
 @dataclass
 class ProbeResult:
     devices: list[DiscoveredDevice]
     sources: list[Source]
     errors: list[str] = field(default_factory=list)  # per-interface send failures
+    unreadable: list[UnreadableReply] = field(default_factory=list)
 
 
 def ipv4_sources(
@@ -92,11 +107,13 @@ class _Collector(asyncio.DatagramProtocol):
         message_id: str,
         replies: list[tuple[ProbeMatch, str]],
         errors: list[str],
+        unreadable: list[UnreadableReply],
     ) -> None:
         self.source = source
         self.message_id = message_id
         self.replies = replies
         self.errors = errors
+        self.unreadable = unreadable
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(self.replies) >= MAX_REPLIES:
@@ -104,7 +121,10 @@ class _Collector(asyncio.DatagramProtocol):
         try:
             matches = parse_probe_matches(data, self.message_id)
         except DiscoveryParseError as exc:
-            log.debug("ignoring a datagram from %s: %s", addr[0], exc)
+            reply = UnreadableReply(addr[0], str(exc), show_datagram(data))
+            if len(self.unreadable) < MAX_UNREADABLE and reply not in self.unreadable:
+                log.info("discovery: unreadable reply from %s: %s: %s", *reply.fields())
+                self.unreadable.append(reply)
             return
         self.replies.extend((match, addr[0]) for match in matches)
 
@@ -147,13 +167,14 @@ async def probe(
     datagram = build_probe(message_id)
     replies: list[tuple[ProbeMatch, str]] = []
     errors: list[str] = []
+    unreadable: list[UnreadableReply] = []
     transports: list[tuple[Source, asyncio.DatagramTransport]] = []
     loop = asyncio.get_running_loop()
     try:
         for source in sources:
             try:
                 transport, _ = await loop.create_datagram_endpoint(
-                    functools.partial(_Collector, source, message_id, replies, errors),
+                    functools.partial(_Collector, source, message_id, replies, errors, unreadable),
                     sock=_socket(source.address),
                 )
             except OSError as exc:
@@ -170,4 +191,4 @@ async def probe(
     finally:
         for _, transport in transports:
             transport.close()
-    return ProbeResult(build_devices(replies), sources, errors)
+    return ProbeResult(build_devices(replies), sources, errors, unreadable)

@@ -15,6 +15,20 @@ def format_report(result: ProbeResult, timeout: float) -> str:
     sources = ", ".join(f"{s.interface} ({s.address})" for s in result.sources) or "none"
     lines = [f"Probed for ONVIF devices from {sources} for {timeout:g} s."]
     lines += [f"warning: {error}" for error in result.errors]
+    if result.unreadable:
+        count = len(result.unreadable)
+        lines += [
+            f"{count} repl{'y' if count == 1 else 'ies'} came back but could not be read as "
+            "an ONVIF device:"
+        ]
+        for reply in result.unreadable:
+            lines += [f"  from {reply.source}: {reply.reason}", f"    {reply.excerpt}"]
+    if not result.devices and result.unreadable:
+        lines += [
+            "No ONVIF device could be read from the replies above. Add the camera by its",
+            "address instead (`onvif: {host: ..., port: 80}`), and please report its reply.",
+        ]
+        return "\n".join(lines) + "\n"
     if not result.devices:
         lines += [
             "No ONVIF devices answered.",

@@ -1,9 +1,13 @@
 """WS-Discovery messages for ONVIF cameras: build a Probe, read ProbeMatches. No I/O.
 
 ONVIF devices speak WS-Discovery 2005/04 (SOAP 1.2, WS-Addressing 2004/08), but what comes
-back on the wire varies: SOAP 1.1 envelopes, WS-Addressing 2005/08, odd prefixes, several
-XAddrs (http and https, IPv4 and IPv6 link-local), percent-encoded scope values, NUL
-padding, a missing RelatesTo. So replies are read by local element names, never by fixed prefixes.
+back on the wire varies: SOAP 1.1 envelopes, WS-Addressing 2005/08, WS-Discovery 1.1
+(2009/01), odd prefixes, several XAddrs (http and https, IPv4 and IPv6 link-local),
+percent-encoded scope values, NUL padding, a missing RelatesTo, a ProbeMatch straight in the
+Body without its ProbeMatches wrapper. So replies are read by local element names, never by
+fixed prefixes, and a ProbeMatch is taken wherever it stands in the Body. A reply to our
+Probe that still yields nothing raises DiscoveryParseError saying why, so that the user
+hears "a camera answered but ..." rather than "nobody answered".
 
 Replies come from anything on the LAN: input is bounded (datagram size, element count,
 matches, scopes) and a DOCTYPE is refused outright, which rules out entity tricks
@@ -27,6 +31,7 @@ MAX_ELEMENTS = 2_000
 MAX_MATCHES = 16
 MAX_SCOPES = 64
 MAX_TEXT = 4_096  # per element; a scope list of 64 long URIs still fits
+SHOWN_CHARS = 160  # of an unreadable reply, in a report
 ONVIF_SCOPE = "onvif://www.onvif.org/"
 
 _DISCOVERY_NS = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
@@ -78,6 +83,17 @@ class _Node:
     def text_of(self, *path: str) -> str:
         node = self.find(*path)
         return node.text.strip() if node else ""
+
+    def descendants(self, name: str) -> list[_Node]:
+        """Every element called `name` below this one, in document order, not looking
+        inside a match (the tree is bounded by _parse_xml)."""
+        found: list[_Node] = []
+        for child in self.children:
+            if child.name == name:
+                found.append(child)
+            else:
+                found += child.descendants(name)
+        return found
 
 
 def _parse_xml(data: bytes) -> _Node:
@@ -138,8 +154,10 @@ class ProbeMatch:
 
 
 def parse_probe_matches(data: bytes, message_id: str | None = None) -> list[ProbeMatch]:
-    """The ProbeMatch entries of a reply; [] for other messages or replies to another
-    Probe (RelatesTo set and different). Raises DiscoveryParseError on unacceptable XML."""
+    """The ProbeMatch entries of a reply, wrapped in ProbeMatches or not; [] for other
+    messages (Hello, Bye, Probe) or replies to another Probe (RelatesTo set and
+    different). Raises DiscoveryParseError on unacceptable XML, and on a reply meant for
+    us (a ProbeMatches action, or RelatesTo our Probe) that holds no usable ProbeMatch."""
     envelope = _parse_xml(data)
     if envelope.name != "Envelope":
         raise DiscoveryParseError(f"not a SOAP envelope: <{envelope.name}>")
@@ -148,11 +166,16 @@ def parse_probe_matches(data: bytes, message_id: str | None = None) -> list[Prob
     if message_id and relates_to and _bare_uuid(relates_to) != _bare_uuid(message_id):
         return []
     body = envelope.find("Body")
-    container = body.find("ProbeMatches") if body else None
-    if container is None:
+    found = body.descendants("ProbeMatch")[:MAX_MATCHES] if body else []
+    answers_us = bool(message_id and relates_to) or envelope.text_of("Header", "Action").endswith(
+        "/ProbeMatches"
+    )
+    if not found:
+        if answers_us or (body and body.descendants("ProbeMatches")):
+            raise DiscoveryParseError("a ProbeMatches reply without a ProbeMatch")
         return []
     matches = []
-    for match in container.findall("ProbeMatch")[:MAX_MATCHES]:
+    for match in found:
         endpoint = match.text_of("EndpointReference", "Address")
         xaddrs = tuple(_clean_xaddrs(match.text_of("XAddrs").split()))
         if not xaddrs:
@@ -165,7 +188,18 @@ def parse_probe_matches(data: bytes, message_id: str | None = None) -> list[Prob
                 xaddrs=xaddrs,
             )
         )
+    if not matches:
+        raise DiscoveryParseError("no ProbeMatch with a usable http(s) XAddrs address")
     return matches
+
+
+def show_datagram(data: bytes) -> str:
+    """A reply as a line for the user: text, control characters (escapes included) and
+    runs of white space made single spaces, cut to SHOWN_CHARS."""
+    text = data[: SHOWN_CHARS * 4].decode("utf-8", "replace")
+    text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
+    text = " ".join(text.split())
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def _bare_uuid(message_id: str) -> str:

@@ -2,8 +2,11 @@
 
 It connects (and reconnects with capped backoff) without ever touching video: cameras and
 viewers carry on while the broker is away. On every connect it says `online`, subscribes
-again and re-publishes camera states and Home Assistant discovery. Nothing a message
-carries can raise out of here: bad payloads get a log line and an error message back.
+again and re-publishes every retained topic (a broker restarted without persistence kept
+nothing). It only ever clears retained topics it published itself: its own node id's
+discovery configs, states that name it, and (after an upgrade, as soon as it sees them)
+what camgate published for its cameras before node ids. Nothing a message carries can
+raise out of here: bad payloads get a log line and an error message back.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ OWNER = "mqtt"  # the PTZ controller's owner for every MQTT command
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 30.0
 STATE_REFRESH_S = 5.0  # fps/bitrate drift and PTZ capabilities learnt late
+RETAINED_WAIT_S = 5.0  # for the old layout's retained configs before publishing ours
 MAX_SNAPSHOT_REQUEST_BYTES = 4096
 
 
@@ -72,7 +76,9 @@ class MqttBridge:
         self.config = config
         self.cameras = cameras
         self.version = version
-        self.topics = Topics(config.topic_prefix, config.discovery_prefix)
+        self.topics = Topics(
+            config.topic_prefix, config.discovery_prefix, config.node_id, config.legacy_prefix
+        )
         self.connected = asyncio.Event()
         self.connections = 0  # successful connects (tests, metrics)
         self.rejected = 0  # messages refused
@@ -81,6 +87,10 @@ class MqttBridge:
         self._closing = asyncio.Event()
         self._dirty = asyncio.Event()
         self._published: dict[str, str] = {}  # retained topic -> payload we last sent
+        # Retained topics outside the publisher's reconcile (ptz/state, snapshot): what each
+        # holds, to publish again after a reconnect.
+        self._kept: dict[str, str | bytes] = {}
+        self._retained_in = asyncio.Event()  # this session's retained messages have arrived
         self._presets: dict[str, tuple[str, ...]] = {}
         self._last_command: dict[str, dict[str, Any]] = {}
         self._snapshots_running: set[str] = set()
@@ -114,7 +124,13 @@ class MqttBridge:
         while not self._closing.is_set():
             try:
                 async with make_client(self.config, self.topics.available) as client:
-                    log.info("MQTT: connected to %s", where)
+                    log.info(
+                        "MQTT: connected to %s as %s (node id %s, topics under %s/)",
+                        where,
+                        self.config.client_id,
+                        self.config.node_id,
+                        self.config.topic_prefix,
+                    )
                     backoff = BACKOFF_INITIAL_S
                     await self._session(client)
             except aiomqtt.MqttError as exc:
@@ -133,9 +149,12 @@ class MqttBridge:
     async def _session(self, client: aiomqtt.Client) -> None:
         self._client = client
         self._published.clear()  # the broker may have lost what it held: send it all again
+        self._retained_in.clear()
         await client.publish(self.topics.available, ONLINE, qos=1, retain=True)
         for topic in self.topics.subscriptions(self.config.discovery):
             await client.subscribe(topic, qos=1)
+        for topic, payload in list(self._kept.items()):
+            await self._publish(topic, payload, retain=True)
         self.connections += 1
         self.connected.set()
         self._dirty.set()
@@ -178,8 +197,20 @@ class MqttBridge:
             self._snapshot_request(route.camera, payload)
         elif route.kind is Inbound.STATE:
             assert route.camera is not None
-            if route.camera not in self.cameras and payload:
+            if route.camera not in self.cameras and _state_gateway(payload) == self.topics.node_id:
                 spawn(self._forget_camera(route.camera), f"mqtt-forget:{route.camera}")
+        elif route.kind is Inbound.LEGACY_STATE:
+            # Our camera's state as camgate published it before node ids (no gateway named).
+            assert route.camera is not None
+            if route.camera in self.cameras and payload and _state_gateway(payload) is None:
+                spawn(self._forget_legacy_camera(route.camera), f"mqtt-legacy:{route.camera}")
+        elif route.kind is Inbound.AVAILABLE:
+            self._retained_in.set()
+        elif route.kind is Inbound.LEGACY_DISCOVERY and payload:
+            assert route.object_id is not None
+            if camera_of(route.object_id) in self.cameras:
+                log.info("MQTT: clearing the discovery config of before node ids on %s", topic)
+                spawn(self._publish(topic, b"", retain=True), "mqtt-discovery-legacy")
         elif route.kind is Inbound.HA_STATUS:
             self._ha_status(payload)
         elif route.kind is Inbound.DISCOVERY and payload:
@@ -277,12 +308,17 @@ class MqttBridge:
 
     async def _publisher(self, client: aiomqtt.Client) -> None:
         """Keeps the retained states and discovery configs equal to what is true now."""
+        if self.topics.migrating_discovery and self.config.discovery:
+            # Old configs go first: Home Assistant then gives the new entities the old ids.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._retained_in.wait(), RETAINED_WAIT_S)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), STATE_REFRESH_S)
             self._dirty.clear()
             for name, camera in self.cameras.items():
-                state = json.dumps(camera_state(camera.hub.snapshot()), sort_keys=True)
+                facts = camera_state(camera.hub.snapshot(), gateway=self.topics.node_id)
+                state = json.dumps(facts, sort_keys=True)
                 await self._publish_retained_if_changed(self.topics.state(name), state)
             if self.config.discovery:
                 await self._reconcile_discovery()
@@ -307,7 +343,7 @@ class MqttBridge:
 
     async def _publish_ptz_state(self, name: str) -> None:
         state = {"last": self._last_command.get(name), "presets": list(self._presets.get(name, ()))}
-        await self._publish(self.topics.ptz_state(name), json.dumps(state), retain=True)
+        await self._publish_kept(self.topics.ptz_state(name), json.dumps(state))
 
     async def _publish_snapshot(self, name: str) -> None:
         self._snapshots_running.add(name)
@@ -319,13 +355,23 @@ class MqttBridge:
             return
         finally:
             self._snapshots_running.discard(name)
-        await self._publish(self.topics.snapshot(name), snapshot.jpeg, retain=True)
+        await self._publish_kept(self.topics.snapshot(name), snapshot.jpeg)
+
+    async def _publish_kept(self, topic: str, payload: str | bytes) -> None:
+        """A retained message that every later connect publishes again."""
+        self._kept[topic] = payload
+        await self._publish(topic, payload, retain=True)
 
     async def _periodic_snapshots(self) -> None:
         while True:
             for name in self.cameras:
                 self._snapshot_request(name, b"")
             await asyncio.sleep(self.config.snapshot_interval_s)
+
+    async def _forget_legacy_camera(self, name: str) -> None:
+        log.info("MQTT: camera %s: clearing its retained topics of before node ids", name)
+        for leaf in ("state", "ptz/state", "snapshot"):
+            await self._publish(self.topics.legacy_camera(name, leaf), b"", retain=True)
 
     async def _forget_camera(self, name: str) -> None:
         """A camera that is no longer configured: clear what the broker retains for it."""
@@ -369,6 +415,16 @@ def _command_report(command: PtzCommand, id: CommandId, outcome: Outcome) -> dic
         "error": outcome.error,
         "at": round(time.time(), 3),
     }
+
+
+def _state_gateway(payload: bytes) -> str | None:
+    """The node id a retained state names as its publisher; None for none (or not JSON)."""
+    try:
+        state = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    gateway = state.get("gateway") if isinstance(state, dict) else None
+    return gateway if isinstance(gateway, str) else None
 
 
 def _payload_bytes(payload: Any) -> bytes:

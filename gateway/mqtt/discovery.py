@@ -41,6 +41,9 @@ ENTITIES = (
 )
 
 
+GATEWAY_AVAILABILITY = {"status"}
+
+
 def camera_of(object_id: str) -> str | None:
     """The camera an object id of ours belongs to; None if it is not one of ours."""
     for entity in sorted(ENTITIES, key=len, reverse=True):  # take_snapshot before snapshot
@@ -170,10 +173,20 @@ def _ptz_button(
 def _common(
     topics: Topics, camera: CameraFacts, component: str, object_id: str, version: str
 ) -> dict[str, Any]:
-    entity = f"{topics.node_id}_{camera.name}_{object_id}".lower()
+    gateway_only = [{"topic": topics.available}]
+    camera_too = [
+        *gateway_only,
+        {
+            "topic": topics.state(camera.name),
+            "value_template": "{{ 'online' if value_json.online else 'offline' }}",
+        },
+    ]
+    entity_id = f"{topics.entity_prefix}_{camera.name}_{object_id}".lower()
     return {
-        "unique_id": entity,
-        "default_entity_id": f"{component}.{entity}",
+        "unique_id": f"{topics.node_id}_{camera.name}_{object_id}".lower(),
+        # Entity ids as before node ids: upgrading keeps dashboards and automations working
+        # (Home Assistant adds _2 where two gateways have cameras of one name).
+        "default_entity_id": f"{component}.{entity_id}",
         "device": {
             "identifiers": [f"{topics.node_id}_{camera.name}"],
             "name": camera.name,
@@ -183,11 +196,7 @@ def _common(
         },
         "origin": {"name": "camgate", "sw_version": version},
         "availability_mode": "all",
-        "availability": [
-            {"topic": topics.available},
-            {
-                "topic": topics.state(camera.name),
-                "value_template": "{{ 'online' if value_json.online else 'offline' }}",
-            },
-        ],
+        # The status sensor reports the camera being offline, so only the gateway being
+        # away makes it unavailable; everything else needs the camera too.
+        "availability": gateway_only if object_id in GATEWAY_AVAILABILITY else camera_too,
     }

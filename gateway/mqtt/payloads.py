@@ -120,10 +120,12 @@ def show_payload(value: bytes | str) -> str:
     return text if len(text) <= SHOWN_PAYLOAD_CHARS else text[: SHOWN_PAYLOAD_CHARS - 3] + "..."
 
 
-def camera_state(facts: dict[str, Any]) -> dict[str, Any]:
+def camera_state(facts: dict[str, Any], *, gateway: str) -> dict[str, Any]:
     """The retained `<camera>/state` JSON from CameraHub.snapshot(); never a credential.
-    Rates are rounded so the message only changes when something visible does."""
+    Rates are rounded so the message only changes when something visible does. `gateway`
+    (the node id) marks whose it is: only that gateway ever clears it."""
     return {
+        "gateway": gateway,
         "state": facts["state"],
         "online": facts["state"] != "offline",
         "error": facts["error"],

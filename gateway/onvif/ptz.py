@@ -7,12 +7,14 @@ velocity of -0.5..0.5, degrees, ...). The ranges and space URIs come from the ca
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.onvif.session import MediaProfile, OnvifError, OnvifFault, OnvifSession
+from gateway.onvif.session import MediaProfile, OnvifError, OnvifFault, OnvifSession, seconds
 from gateway.ptz.backend import NO_PTZ, Preset, PtzCapabilities, PtzError
 
 log = logging.getLogger("camgate.onvif")
@@ -63,6 +65,7 @@ class PtzLayout:
     max_presets: int = 0
     home: bool = False
     move_timeout_s: float | None = None
+    timeout_range: tuple[float, float] | None = None  # ContinuousMove Timeout (PTZTimeout)
 
     @property
     def capabilities(self) -> PtzCapabilities:
@@ -99,11 +102,16 @@ def parse_layout(profile: MediaProfile, node: Any, options: Any | None) -> PtzLa
         )
         spaces[name] = chosen
     presets = _get(node, "MaximumNumberOfPresets")
+    low, high = (
+        seconds(_get(options, "PTZTimeout", "Min")),
+        seconds(_get(options, "PTZTimeout", "Max")),
+    )
     return PtzLayout(
         profile_token=profile.token,
         max_presets=int(presets) if isinstance(presets, int | float) else 0,
         home=bool(_get(node, "HomeSupported")),
         move_timeout_s=profile.ptz_timeout_s,
+        timeout_range=(low, high) if low is not None and high is not None and low <= high else None,
         **spaces,  # type: ignore[arg-type]
     )
 
@@ -118,17 +126,23 @@ class OnvifPtz:
         self.capabilities: PtzCapabilities = NO_PTZ
         self.layout: PtzLayout | None = None
         self.loaded = False  # True once the camera has told us what it can do
+        self.timeout_refused = False  # the camera faulted on ContinuousMove's Timeout
+        self._load_lock = asyncio.Lock()  # start-up and a first command read it once
 
     @property
     def move_timeout_s(self) -> float | None:
-        """The camera's DefaultPTZTimeout: a ContinuousMove ends by itself after this long
-        (ContinuousMove is sent without a Timeout), so a longer hold must be re-sent."""
+        """The camera's DefaultPTZTimeout: a ContinuousMove sent without a Timeout ends by
+        itself after this long."""
         return self.layout.move_timeout_s if self.layout else None
 
     # --- discovery --------------------------------------------------------------------
 
     async def load(self) -> PtzCapabilities:
         """Read the camera's PTZ node and ranges (again). Raises PtzError if unreachable."""
+        async with self._load_lock:
+            return await self._load()
+
+    async def _load(self) -> PtzCapabilities:
         try:
             self.layout = await self._read_layout()
         except OnvifError as exc:
@@ -182,14 +196,18 @@ class OnvifPtz:
 
     async def _ready(self) -> PtzLayout:
         if not self.loaded:
-            await self.load()
+            async with self._load_lock:
+                if not self.loaded:  # unless a load under way has just done it
+                    await self._load()
         if self.layout is None:
             raise PtzError("this camera has no PTZ")
         return self.layout
 
     # --- PtzBackend -------------------------------------------------------------------
 
-    async def continuous_move(self, pan: float, tilt: float, zoom: float) -> None:
+    async def continuous_move(
+        self, pan: float, tilt: float, zoom: float, timeout: float | None = None
+    ) -> float | None:
         layout = await self._ready()
         pan, tilt, zoom = (_fraction(v, -1.0, 1.0) for v in (pan, tilt, zoom))
         velocity: dict[str, Any] = {}
@@ -202,7 +220,40 @@ class OnvifPtz:
             velocity["Zoom"] = _vector1(layout.zoom_velocity, zoom, Axis.signed)
         elif zoom:
             raise PtzError("this camera cannot zoom")
-        await self._call("ContinuousMove", {"Velocity": velocity})
+        params: dict[str, Any] = {"Velocity": velocity}
+        wanted = self._timeout(layout, timeout)
+        if wanted is None:
+            await self._call("ContinuousMove", params)
+            return self.move_timeout_s
+        try:
+            await self._request(
+                "ContinuousMove", {**params, "Timeout": dt.timedelta(seconds=wanted)}
+            )
+        except OnvifFault as refused:
+            # Some cameras fault on any Timeout: if the same move without one works, send
+            # none from now on (the camera's DefaultPTZTimeout still ends it).
+            await self._call("ContinuousMove", params)
+            self.timeout_refused = True
+            log.info(
+                "camera %s: ContinuousMove with a Timeout refused (%s): sending none from now on",
+                self.session.camera,
+                refused,
+            )
+            return self.move_timeout_s
+        except OnvifError as exc:
+            raise PtzError(str(exc)) from None
+        return wanted
+
+    def _timeout(self, layout: PtzLayout, timeout: float | None) -> float | None:
+        """ContinuousMove's Timeout in whole seconds (what cameras parse most reliably),
+        within the camera's PTZTimeout range; None to send none."""
+        if timeout is None or self.timeout_refused or not math.isfinite(timeout):
+            return None
+        wanted = float(max(1, math.ceil(timeout)))
+        if layout.timeout_range is not None:
+            low, high = layout.timeout_range
+            wanted = min(max(wanted, low), high)
+        return wanted if wanted > 0 else None
 
     async def stop(self, pan_tilt: bool = True, zoom: bool = True) -> None:
         await self._ready()
@@ -304,13 +355,17 @@ class OnvifPtz:
         return {"Speed": vector} if vector else {}
 
     async def _call(self, operation: str, params: dict[str, Any]) -> Any:
-        assert self.layout is not None
         try:
-            return await self.session.call(
-                "ptz", operation, {"ProfileToken": self.layout.profile_token, **params}
-            )
+            return await self._request(operation, params)
         except OnvifError as exc:
             raise PtzError(str(exc)) from None
+
+    async def _request(self, operation: str, params: dict[str, Any]) -> Any:
+        """One request for our profile; raises OnvifError."""
+        assert self.layout is not None
+        return await self.session.call(
+            "ptz", operation, {"ProfileToken": self.layout.profile_token, **params}
+        )
 
 
 def _fraction(value: float, low: float, high: float) -> float:

@@ -136,6 +136,7 @@ class OnvifSession:
         self._profiles: list[MediaProfile] | None = None
         self._lock = asyncio.Lock()
         self._service_lock = asyncio.Lock()
+        self._profiles_lock = asyncio.Lock()  # the stream and PTZ ask at once at start
         self._closed = False
 
     @property
@@ -305,10 +306,12 @@ class OnvifSession:
     async def profiles(self) -> list[MediaProfile]:
         """The media profiles, cached for the life of the connection."""
         await self.connect()
-        if self._profiles is None:
-            reply = await self.call("media", "GetProfiles")
-            self._profiles = [_profile(p) for p in reply or []]
-        return self._profiles
+        async with self._profiles_lock:  # one GetProfiles, however many ask at once
+            profiles = self._profiles
+            if profiles is None:
+                reply = await self.call("media", "GetProfiles")
+                profiles = self._profiles = [_profile(p) for p in reply or []]
+        return profiles
 
     async def select_profile(self, wanted: str | None = None) -> MediaProfile:
         """The configured profile (token, then name, then name ignoring case); without one,
@@ -405,7 +408,8 @@ def _number(obj: Any, *path: str) -> int | None:
         return None
 
 
-def _seconds(value: Any) -> float | None:
+def seconds(value: Any) -> float | None:
+    """An xs:duration as zeep gives it (timedelta or isodate Duration) in seconds."""
     if value is None:
         return None
     if hasattr(value, "total_seconds"):
@@ -424,5 +428,5 @@ def _profile(raw: Any) -> MediaProfile:
         height=_number(raw, "VideoEncoderConfiguration", "Resolution", "Height"),
         ptz_config_token=_text(ptz, "token") or None if ptz is not None else None,
         ptz_node_token=_text(ptz, "NodeToken") or None if ptz is not None else None,
-        ptz_timeout_s=_seconds(_field(ptz, "DefaultPTZTimeout")),
+        ptz_timeout_s=seconds(_field(ptz, "DefaultPTZTimeout")),
     )

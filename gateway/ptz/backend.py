@@ -57,8 +57,12 @@ class Preset:
 class PtzBackend(Protocol):
     capabilities: PtzCapabilities
 
-    async def continuous_move(self, pan: float, tilt: float, zoom: float) -> None:
-        """Move at these fractions (-1..1) of the camera's maximum speed until stopped."""
+    async def continuous_move(
+        self, pan: float, tilt: float, zoom: float, timeout: float | None = None
+    ) -> float | None:
+        """Move at these fractions (-1..1) of the camera's maximum speed until stopped, or
+        until `timeout` seconds have passed where the camera can stop by itself (ONVIF's
+        Timeout). Returns after how long the camera stops by itself (None: unknown)."""
         ...
 
     async def stop(self, pan_tilt: bool = True, zoom: bool = True) -> None: ...

@@ -10,6 +10,9 @@ Rules (docs/ptz.md "Safety"):
   from its owner every `deadman_s`; a Move with `duration` ends then; every Move ends after
   `max_move_s`; `release(owner)` stops the owner's move. Ending means a Stop that jumps
   ahead of queued (non-motion) commands.
+- It ends even if camgate dies mid-move (power cut, kill -9): each move asks the camera to
+  stop by itself a margin after camgate would (ONVIF's Timeout), and a move that must last
+  longer than that (a held one that keeps being refreshed) is sent again before then.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ CLOSE_TIMEOUT_S = 5.0
 TIMINGS_KEPT = 1024
 SYSTEM = "camgate"
 TIMER_SLACK_S = 0.001  # event loops may fire a timer a hair early  # the owner of automatic Stops
+# The camera's own stop comes this long after camgate's would: room for a late Stop or a
+# renewal on a slow network, short enough that a dead gateway's camera soon stands still.
+CAMERA_TIMEOUT_MARGIN_S = 2.0
 
 
 class ErrorKind(StrEnum):
@@ -119,6 +125,7 @@ class _Job:
     held: bool = False
     received_at: float = 0.0
     future: asyncio.Future[Outcome] | None = None
+    renewal: bool = False  # the current move sent again before the camera's own stop
 
     def resolve(self, outcome: Outcome) -> None:
         if self.future is not None and not self.future.done():
@@ -133,6 +140,8 @@ class _Motion:
     held: bool
     started: float
     duration: float | None
+    command: Move | None = None
+    camera_stops_at: float | None = None  # when the camera stops by itself (clock time)
     stop_failures: int = 0
 
 
@@ -166,6 +175,7 @@ class PtzController:
         self._motion: _Motion | None = None
         self._heard: dict[str, float] = {}  # held owner -> last Move/Refresh (clock time)
         self._timer: Cancellable | None = None
+        self._renew_timer: Cancellable | None = None
         self._presets: list[Preset] | None = None  # cache for name -> token
         self._closed = False
 
@@ -347,13 +357,32 @@ class PtzController:
 
     def _arm(self) -> None:
         self._cancel_timer()
-        if self._motion is not None and not self._closed:
-            self._timer = self._timebase().call_at(self._deadline(self._motion), self._expire)
+        motion = self._motion
+        if motion is not None and not self._closed:
+            self._timer = self._timebase().call_at(self._deadline(motion), self._expire)
+            if motion.camera_stops_at is not None:
+                renew_at = motion.camera_stops_at - CAMERA_TIMEOUT_MARGIN_S / 2
+                self._renew_timer = self._timebase().call_at(renew_at, self._renew)
 
     def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._renew_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._renew_timer = None
+
+    def _renew(self) -> None:
+        """The camera is about to stop by itself: send the move again if it must go on."""
+        self._renew_timer = None
+        motion = self._motion
+        if motion is None or motion.command is None or motion.camera_stops_at is None:
+            return
+        if self._closed or any(_is_motion(j) for j in self._pending):
+            return  # a Move or Stop on its way replaces it anyway
+        if not motion.held and self._deadline(motion) <= motion.camera_stops_at:
+            return  # the camera stops no sooner than camgate would
+        renewal = _Job(motion.command, motion.owner, motion.held, time.monotonic(), renewal=True)
+        self._pending.appendleft(renewal)
+        self._start_worker()
 
     def _expire(self) -> None:
         self._timer = None
@@ -392,12 +421,15 @@ class PtzController:
     async def _run(self, command: PtzCommand, job: _Job) -> Outcome:
         backend = self.backend
         if isinstance(command, Move):
+            if job.renewal:
+                if self._motion is None or self._motion.command is not command:
+                    return OK  # the move ended while the renewal waited
+                return await self._send_move(job, self._motion)
             previous = self._motion
-            self._motion = _Motion(job.owner, job.held, self._now(), command.duration)
+            motion = _Motion(job.owner, job.held, self._now(), command.duration, command)
+            self._motion = motion
             self._arm()
-            outcome = await self._call(
-                job, backend.continuous_move(command.pan, command.tilt, command.zoom)
-            )
+            outcome = await self._send_move(job, motion)
             if outcome.kind is ErrorKind.CAMERA:
                 self._motion = previous  # the camera refused: whatever it did goes on
                 self._arm()
@@ -437,6 +469,27 @@ class PtzController:
                 return presets
             return Outcome(extra={"presets": [_preset_json(p) for p in presets]})
         raise AssertionError(f"unhandled PTZ command {command!r}")  # Refresh never queues
+
+    async def _send_move(self, job: _Job, motion: _Motion) -> Outcome:
+        """ContinuousMove, asking the camera to stop by itself a margin after camgate would."""
+        command = motion.command
+        assert command is not None
+        sent = self._now()
+        timeout = max(self._deadline(motion) - sent, 0.0) + CAMERA_TIMEOUT_MARGIN_S
+        applied: list[float | None] = []
+
+        async def send() -> None:
+            applied.append(
+                await self.backend.continuous_move(
+                    command.pan, command.tilt, command.zoom, timeout=timeout
+                )
+            )
+
+        outcome = await self._call(job, send())
+        if outcome.ok and self._motion is motion and applied and applied[0] is not None:
+            motion.camera_stops_at = sent + applied[0]
+            self._arm()
+        return outcome
 
     def _after_stop(self, command: Stop, outcome: Outcome) -> None:
         motion = self._motion

@@ -19,7 +19,12 @@ from gateway.config import parse_config
 from tests.integration.conftest import GatewayFactory
 from tests.rig.netns import NetNamespace
 from tests.rig.onvif_device import OnvifTestDevice
-from tests.rig.wsdiscovery_responder import WsDiscoveryResponder, enable_loopback_multicast
+from tests.rig.wsdiscovery_responder import (
+    WSA_2005,
+    WSD_2009,
+    WsDiscoveryResponder,
+    enable_loopback_multicast,
+)
 
 NAME, MODEL = "Porch PTZ", "TestPTZ-2000"
 
@@ -90,6 +95,38 @@ async def test_cli_with_nothing_answering_says_so_and_exits_0(device: OnvifTestD
     code, out, _ = await camgate("discover", "--timeout", "0.5")
     assert code == 0
     assert "No ONVIF devices answered" in out
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [{"wrapper": False}, {"wrapper": False, "namespaces": (WSD_2009, WSA_2005)}],
+    ids=["no-wrapper", "no-wrapper-wsd-1.1"],
+)
+async def test_cli_finds_a_device_whose_probe_match_stands_alone(
+    device: OnvifTestDevice, variant: dict[str, Any]
+) -> None:
+    async with WsDiscoveryResponder(device.xaddr, name=NAME, model=MODEL, **variant):
+        code, out, err = await camgate("discover", "--timeout", "1")
+    assert code == 0, err
+    assert "1 device found" in out and "could not be read" not in out
+    assert_valid_snippet(out[out.index("- name: ") :], device)
+
+
+async def test_cli_shows_replies_it_cannot_read_instead_of_saying_none_came(
+    device: OnvifTestDevice,
+) -> None:
+    garbled = (
+        b'<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
+        b"<s:Body><ProbeMatch>\x1b[31m<XAddrs>http://192.0.2.9/onvif"  # cut short, with ESC
+    )
+    async with WsDiscoveryResponder(device.xaddr, raw_reply=garbled):
+        code, out, err = await camgate("discover", "--timeout", "1")
+    assert code == 0, err
+    assert "No ONVIF devices answered" not in out
+    assert "1 reply came back but could not be read" in out
+    assert "from 127.0.0.1: not well-formed XML" in out
+    assert "<s:Body><ProbeMatch> [31m<XAddrs>http://192.0.2.9/onvif" in out  # ESC made a space
+    assert "\x1b" not in out
 
 
 async def test_cli_rejects_an_unknown_interface(netns: NetNamespace | None) -> None:

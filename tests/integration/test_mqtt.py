@@ -42,6 +42,9 @@ if importlib.util.find_spec("onvif") is None:
 
 USER, PASSWORD = "admin", "secret"
 UNUSED_RTSP = "rtsp://127.0.0.1:9/unused"  # PTZ through `onvif:`; the stream never plays
+# The topics of camgate before node ids, kept by choice; the default layout (a tree per
+# gateway) is tested in test_mqtt_gateways.py.
+OLD_LAYOUT = {"topic_prefix": "camgate", "node_id": "camgate"}
 SMALL_DEMO = {"width": 320, "height": 240, "fps": 15, "bitrate_kbps": 300, "gop_seconds": 1}
 PTZ_CAMERA_ENTITIES = {
     "button": {
@@ -103,7 +106,13 @@ async def mqtt_setup(
         probes.append(probe)
         await probe.__aenter__()
         await probe.subscribe("camgate/#", "homeassistant/#")
-        settings = {"host": broker.host, "port": broker.port, "client_id": "cg-test", **mqtt}
+        settings = {
+            "host": broker.host,
+            "port": broker.port,
+            "client_id": "cg-test",
+            **OLD_LAYOUT,
+            **mqtt,
+        }
         gw = await start_gateway(cameras=camera_configs(device), mqtt=settings)
         await wait_until(lambda: gw.gateway.ptz_backends["cam"].capabilities.any, timeout=15)
         await probe.wait("camgate/available", lambda s: s.text == "online")
@@ -300,7 +309,7 @@ async def test_removing_a_camera_removes_its_entities(
     mosquitto: MosquittoFactory, start_gateway: GatewayFactory
 ) -> None:
     broker = await mosquitto()
-    mqtt = {"host": broker.host, "port": broker.port, "client_id": "cg-test"}
+    mqtt = {"host": broker.host, "port": broker.port, "client_id": "cg-test", **OLD_LAYOUT}
     cameras = [
         {"name": "keep", "source": "demo", "demo": SMALL_DEMO},
         {"name": "gone", "source": "demo", "demo": SMALL_DEMO},
@@ -337,7 +346,7 @@ async def test_last_will_when_camgate_is_killed(
     config = {
         "listen": f"127.0.0.1:{free_port()}",
         "cameras": [{"name": "cam", "source": "demo", "demo": SMALL_DEMO}],
-        "mqtt": {"host": broker.host, "port": broker.port, "client_id": "cg-kill"},
+        "mqtt": {"host": broker.host, "port": broker.port, "client_id": "cg-kill", **OLD_LAYOUT},
         "state_dir": str(tmp_path / "state"),
     }
     path = tmp_path / "camgate.yaml"
@@ -367,7 +376,7 @@ async def test_broker_down_at_start_then_restarting_never_stops_video(
     netns: NetNamespace | None, start_gateway: GatewayFactory, tmp_path: Path
 ) -> None:
     broker = Mosquitto(tmp_path / "broker")  # its port is chosen, the broker not started
-    mqtt = {"host": broker.host, "port": broker.port, "client_id": "cg-test"}
+    mqtt = {"host": broker.host, "port": broker.port, "client_id": "cg-test", **OLD_LAYOUT}
     cameras = [{"name": "cam", "source": "demo", "demo": SMALL_DEMO, "preload": True}]
     gw = await start_gateway(cameras=cameras, mqtt=mqtt)
     hub, bridge = gw.hub("cam"), gw.gateway.mqtt
@@ -488,7 +497,13 @@ async def test_tls_and_password_broker(
     secret = "p@ss w0rd:/#"
     broker = await mosquitto(users={"camgate": secret, "probe": "probe-pw"}, tls=certs)
     cameras = [{"name": "cam", "source": "demo", "demo": SMALL_DEMO}]
-    base = {"host": broker.host, "port": broker.port, "username": "camgate", "password": secret}
+    base = {
+        "host": broker.host,
+        "port": broker.port,
+        "username": "camgate",
+        "password": secret,
+        **OLD_LAYOUT,
+    }
     trusting = ssl.create_default_context(cafile=str(certs.ca))
     async with MqttProbe(
         broker.host, broker.port, username="probe", password="probe-pw", tls=trusting

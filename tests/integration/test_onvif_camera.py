@@ -3,11 +3,16 @@ onvif-zeep-async) and the GStreamer RTSP server, in the test's own network names
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import logging
+import os
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,8 +22,11 @@ import pytest
 from gateway.onvif.ptz import OnvifPtz
 from gateway.onvif.session import AUTH_MESSAGE
 from gateway.ptz.backend import NO_PTZ, Preset, PtzError
-from tests.conftest import RtspServerFactory, WhepViewerFactory
+from gateway.ptz.commands import Move
+from gateway.ptz.controller import CAMERA_TIMEOUT_MARGIN_S
+from tests.conftest import MosquittoFactory, RtspServerFactory, WhepViewerFactory
 from tests.integration.conftest import GatewayFactory, RunningGateway
+from tests.rig.net import free_port, wait_port
 from tests.rig.netns import NetNamespace
 from tests.rig.onvif_device import (
     PAN_TILT_SPEED,
@@ -169,6 +177,28 @@ async def test_onvif_camera_streams_with_credentials_added(
         assert_no_secret(record.getMessage())
 
 
+async def test_start_up_asks_the_camera_once_for_profiles_nodes_and_options(
+    rtsp_server: RtspServerFactory,
+    device: DeviceFactory,
+    camgate: GatewayStarter,
+    mosquitto: MosquittoFactory,
+) -> None:
+    """The stream, the PTZ backend and MQTT's preset list all want the camera's profiles
+    and PTZ layout at once when camgate starts: the camera is asked once and they share."""
+    server = await rtsp_camera(rtsp_server)
+    dev = await device(rtsp_url=stream_url(server))
+    broker = await mosquitto()
+    gw = await camgate(
+        [{"name": "cam", "onvif": onvif_block(dev), "preload": True}],
+        mqtt={"host": broker.host, "port": broker.port},
+    )
+    await gw.hub("cam").wait_live(30)
+    await wait_until(lambda: backend(gw).loaded, timeout=15)
+    await dev.wait_for("GetPresets", timeout=15)  # MQTT read the presets: everyone has asked
+    for operation in ("GetProfiles", "GetNodes", "GetConfigurationOptions"):
+        assert len(dev.requests_of(operation)) == 1, operation
+
+
 async def test_profile_is_chosen_by_name(
     rtsp_server: RtspServerFactory,
     device: DeviceFactory,
@@ -239,6 +269,73 @@ async def ptz_only_camera(
         [{"name": "cam", "source": UNUSED_RTSP, "onvif": onvif_block(dev, timeout=timeout)}]
     )
     return dev, gw, backend(gw)
+
+
+async def test_every_continuous_move_carries_a_timeout_a_margin_after_camgates_own(
+    device: DeviceFactory, camgate: GatewayStarter
+) -> None:
+    dev, gw, _ = await ptz_only_camera(device, camgate)
+    controller = gw.gateway.ptz_controllers["cam"]
+    assert (await controller.submit(Move(pan=0.5), "viewer", held=True)).ok  # dead-man 1 s
+    held = await dev.wait_for("ContinuousMove")
+    assert held.args["Timeout"] == f"PT{1 + CAMERA_TIMEOUT_MARGIN_S:g}S"
+    assert (await controller.submit(Move(tilt=0.5, duration=4), "http")).ok
+    timed = await dev.wait_for("ContinuousMove")
+    assert timed.args["Timeout"] == f"PT{4 + CAMERA_TIMEOUT_MARGIN_S:g}S"
+    await dev.wait_for("Stop", timeout=15)
+    assert dev.faults == []
+
+
+async def test_a_camera_that_refuses_timeout_gets_moves_without_it(
+    device: DeviceFactory, camgate: GatewayStarter
+) -> None:
+    dev, gw, ptz = await ptz_only_camera(device, camgate, accepts_timeout=False)
+    controller = gw.gateway.ptz_controllers["cam"]
+    for pan in (0.5, -0.5):
+        assert (await controller.submit(Move(pan=pan, duration=1), "http")).ok
+        move = await dev.wait_for("ContinuousMove")
+        assert move.args["Velocity"]["PanTilt"]["x"] == pan and "Timeout" not in move.args
+    # Refused once, then remembered: the second move went out without a Timeout at once.
+    assert [f.operation for f in dev.faults] == ["ContinuousMove"]
+    assert "TimeoutNotSupported" in dev.faults[0].subcodes and ptz.timeout_refused
+    await dev.wait_for("Stop", timeout=15)
+
+
+async def test_a_gateway_killed_mid_move_leaves_no_camera_moving(
+    device: DeviceFactory, tmp_path: Path
+) -> None:
+    """kill -9 while the camera pans: no Stop ever comes, and this camera has no default
+    timeout worth the name; the Timeout camgate sent stops it."""
+    dev = await device(default_timeout=600)
+    port = free_port()
+    config = {
+        "listen": f"127.0.0.1:{port}",
+        "auth": False,
+        "state_dir": str(tmp_path / "state"),
+        "cameras": [{"name": "cam", "source": UNUSED_RTSP, "onvif": onvif_block(dev)}],
+    }
+    path = tmp_path / "camgate.yaml"
+    path.write_text(json.dumps(config))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.cli", "--config", str(path), cwd=os.getcwd()
+    )
+    url = f"http://127.0.0.1:{port}/api/cameras/cam/ptz"
+    move = {"v": 1, "cmd": "move", "pan": 0.2, "duration": 3}
+    try:
+        await wait_port(port, "127.0.0.1", 60)
+        async with aiohttp.ClientSession() as http, http.post(url, json=move) as response:
+            assert response.status == 200, await response.text()
+        request = await dev.wait_for("ContinuousMove", timeout=15)
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert request.args["Timeout"] == f"PT{3 + CAMERA_TIMEOUT_MARGIN_S:g}S"
+    assert dev.moving
+    await wait_until(lambda: not dev.moving, timeout=60)
+    assert dev.requests_of("Stop") == []  # it stopped by itself
 
 
 async def test_velocities_are_scaled_into_the_cameras_ranges(

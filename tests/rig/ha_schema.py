@@ -175,3 +175,23 @@ def render(template_text: str, value: str) -> str:
     except ValueError:
         value_json = None
     return JINJA.from_string(template_text).render(value=value, value_json=value_json)
+
+
+def available(config: dict[str, Any], retained: dict[str, bytes]) -> bool:
+    """Whether Home Assistant shows the entity as available, given the last payload on each
+    topic (`availability` list, modes `all` and `any`; a topic without a message yet
+    counts as not available)."""
+    verdicts = []
+    for entry in config.get("availability", []):
+        payload = retained.get(entry["topic"])
+        if payload is None:
+            verdicts.append(False)
+            continue
+        text = payload.decode("utf-8", "replace")
+        if "value_template" in entry:
+            text = render(entry["value_template"], text)
+        verdicts.append(text == entry.get("payload_available", "online"))
+    mode = config.get("availability_mode", "latest")
+    if mode not in ("all", "any"):
+        raise NotImplementedError(f"availability_mode {mode!r}: order of arrival not modelled")
+    return all(verdicts) if mode == "all" else any(verdicts)

@@ -27,7 +27,8 @@ State for tests
                 ({token: Preset}), `home`.
     Knobs       `delay` (s, before every answer; settable at run time), `fail_next(op, fault)`,
                 `ptz=False`, `reboot()`, `clock_offset` (device clock minus ours, s),
-                `pan_tilt_velocity`/`zoom_velocity` ranges, `speed`, `max_presets`.
+                `pan_tilt_velocity`/`zoom_velocity` ranges, `speed`, `max_presets`,
+                `accepts_timeout=False` (ContinuousMove with any Timeout faults).
 
 Motion model: ContinuousMove velocity v moves an axis at `speed * v / max(|range|)` position
 units per second (the range's end is full speed), until Stop, another move, the request's
@@ -358,6 +359,7 @@ class OnvifTestDevice:
         zoom_velocity: tuple[float, float] = UNIT,
         speed: float = 1.0,
         default_timeout: float = 10.0,
+        accepts_timeout: bool = True,
         max_presets: int = 16,
         home_supported: bool = True,
         unauthenticated: Iterable[str] = ("GetSystemDateAndTime",),
@@ -378,6 +380,7 @@ class OnvifTestDevice:
         self.name, self.manufacturer, self.model = name, manufacturer, model
         self.pan_tilt_velocity, self.zoom_velocity = pan_tilt_velocity, zoom_velocity
         self.speed, self.default_timeout = speed, default_timeout
+        self.accepts_timeout = accepts_timeout
         self.max_presets, self.home_supported = max_presets, home_supported
         self.unauthenticated = frozenset(unauthenticated)
         self.allow_password_text, self.auth_fault_status = allow_password_text, auth_fault_status
@@ -1031,7 +1034,11 @@ class OnvifTestDevice:
         timeout = self.default_timeout
         if timeout_text is not None:
             parsed = parse_duration(timeout_text)
-            if parsed is None or not PTZ_TIMEOUT_RANGE[0] <= parsed <= PTZ_TIMEOUT_RANGE[1]:
+            if (
+                not self.accepts_timeout  # cameras that fault on any Timeout exist
+                or parsed is None
+                or not PTZ_TIMEOUT_RANGE[0] <= parsed <= PTZ_TIMEOUT_RANGE[1]
+            ):
                 raise SoapFault.sender(
                     "InvalidArgVal", "TimeoutNotSupported", reason=f"Timeout {timeout_text}"
                 )

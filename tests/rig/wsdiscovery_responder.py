@@ -50,6 +50,9 @@ ANONYMOUS = NS["a"] + "/role/anonymous"
 DISCOVERY_TO = "urn:schemas-xmlsoap-org:ws:2005:04:discovery"
 TYPES = ((NS["dn"], "NetworkVideoTransmitter"), (NS["tds"], "Device"))
 STRCMP0 = NS["d"] + "/strcmp0"
+# Variants seen in the field: WS-Discovery 1.1 (OASIS) with WS-Addressing 1.0.
+WSD_2009 = "http://docs.oasis-open.org/ws-dd/ns/discovery/2009/01"
+WSA_2005 = "http://www.w3.org/2005/08/addressing"
 
 
 class HostNamespaceError(RuntimeError):
@@ -181,8 +184,15 @@ class WsDiscoveryResponder:
         interface: str = "127.0.0.1",
         port: int = PORT,
         endpoint: str | None = None,
+        wrapper: bool = True,
+        namespaces: tuple[str, str] | None = None,
+        raw_reply: bytes | None = None,
     ) -> None:
+        """`wrapper=False`: the ProbeMatch straight in the Body (no ProbeMatches), as some
+        cameras send it; `namespaces`: (discovery, addressing) URIs other than 2005/04 and
+        2004/08; `raw_reply`: answer every matching Probe with these bytes instead."""
         self.xaddr, self.interface, self.port = xaddr, interface, port
+        self.wrapper, self.namespaces, self.raw_reply = wrapper, namespaces, raw_reply
         self.endpoint = endpoint or f"urn:uuid:{uuid.uuid4()}"
         quote = urllib.parse.quote
         self.scopes = [
@@ -255,7 +265,14 @@ class WsDiscoveryResponder:
             _el("d:XAddrs", self.xaddr),
             _el("d:MetadataVersion", "1"),
         )
-        return _envelope(header, _el("d:ProbeMatches", match))
+        if self.raw_reply is not None:
+            return self.raw_reply
+        reply = _envelope(header, _el("d:ProbeMatches", match) if self.wrapper else match)
+        if self.namespaces is not None:
+            discovery, addressing = self.namespaces
+            reply = reply.replace(NS["d"].encode(), discovery.encode())
+            reply = reply.replace(NS["a"].encode(), addressing.encode())
+        return reply
 
 
 async def probe(

@@ -3,6 +3,7 @@ import os
 import pytest
 
 from gateway.config import ConfigError, demo_config, parse_config, parse_listen
+from gateway.mqtt.identity import NODE_ID, default_node_id
 
 GOOD = """
 listen: 127.0.0.1:9000
@@ -188,13 +189,37 @@ def test_mqtt_defaults() -> None:
     mqtt = config.mqtt
     assert mqtt is not None
     assert (mqtt.host, mqtt.port, mqtt.protocol, mqtt.tls) == ("broker.lan", 1883, "3.1.1", None)
+    # Unique per gateway: a level of its own under `camgate`, client id and node id alike.
+    assert NODE_ID.match(mqtt.node_id) and mqtt.node_id.startswith("camgate-")
     assert (mqtt.topic_prefix, mqtt.discovery, mqtt.discovery_prefix) == (
-        "camgate",
+        f"camgate/{mqtt.node_id}",
         True,
         "homeassistant",
     )
-    assert mqtt.client_id.startswith("camgate-")
+    assert mqtt.client_id == mqtt.node_id and mqtt.legacy_prefix == "camgate"
     assert parse_config(CAMERAS).mqtt is None
+
+
+def test_mqtt_old_layout_by_choice() -> None:
+    mqtt = parse_config(CAMERAS + "mqtt: {host: h, topic_prefix: camgate, node_id: camgate}").mqtt
+    assert mqtt is not None
+    assert (mqtt.topic_prefix, mqtt.node_id, mqtt.client_id) == ("camgate", "camgate", "camgate")
+    with pytest.raises(ConfigError, match=r"mqtt\.node_id"):
+        parse_config(CAMERAS + "mqtt: {host: h, node_id: 'a/b'}")
+
+
+def test_node_id_from_machine_id_then_host_name(tmp_path) -> None:
+    first, second, empty = (tmp_path / n for n in ("first", "second", "empty"))
+    first.write_text("0123456789abcdef0123456789abcdef\n")
+    second.write_text("fedcba9876543210fedcba9876543210\n")
+    empty.write_text("uninitialized\n")  # an image not booted yet
+    # Two cards flashed from one image: one host name, two machine ids, two node ids.
+    ids = {default_node_id(path, hostname="camgate") for path in (first, second)}
+    assert len(ids) == 2 and all(NODE_ID.match(i) for i in ids)
+    assert default_node_id(first, hostname="x") == default_node_id(first, hostname="y")
+    assert "0123456789" not in default_node_id(first)  # the machine id stays private
+    assert default_node_id(empty, hostname="pi.lan") == "camgate-pi"
+    assert default_node_id(tmp_path / "none", hostname="my cam!") == "camgate-my_cam_"
 
 
 def test_mqtt_full(tmp_path) -> None:

@@ -21,6 +21,7 @@ from gateway.discovery.wsdiscovery import (
     parse_probe_matches,
     pick_xaddr,
     read_scopes,
+    show_datagram,
     slugify,
 )
 from gateway.http.discover import SharedProbe, _timeout
@@ -140,6 +141,36 @@ def test_the_rig_responder_answers_our_probe_and_we_read_its_answer() -> None:
     assert match.xaddrs == ("http://127.0.0.1:8123/onvif/device_service",)
     info = read_scopes(match.scopes)
     assert (info.name, info.hardware, info.ptz) == ("Porch cam", "TestPTZ", True)
+
+
+def test_a_probe_match_without_its_wrapper_or_in_other_namespaces_is_read() -> None:
+    unwrapped = HIKVISION.replace(b"<wsdd:ProbeMatches>", b"").replace(b"</wsdd:ProbeMatches>", b"")
+    wsd11 = unwrapped.replace(
+        b"http://schemas.xmlsoap.org/ws/2005/04/discovery",
+        b"http://docs.oasis-open.org/ws-dd/ns/discovery/2009/01",
+    ).replace(
+        b"http://schemas.xmlsoap.org/ws/2004/08/addressing", b"http://www.w3.org/2005/08/addressing"
+    )
+    nested = HIKVISION.replace(
+        b"<wsdd:ProbeMatches>", b"<x:Wrap xmlns:x='urn:x'><wsdd:ProbeMatches>"
+    )
+    nested = nested.replace(b"</wsdd:ProbeMatches>", b"</wsdd:ProbeMatches></x:Wrap>")
+    expected = parse_probe_matches(HIKVISION, PROBE_ID)
+    assert len(expected) == 1
+    for variant in (unwrapped, wsd11, nested):
+        assert parse_probe_matches(variant, PROBE_ID) == expected
+
+
+def test_a_reply_to_us_without_a_usable_match_says_why() -> None:
+    no_address = HIKVISION.replace(b"http://192.168.1.64/", b"ftp://192.168.1.64/")
+    no_address = no_address.replace(b"http://[fe80", b"rtsp://[fe80")
+    with pytest.raises(DiscoveryParseError, match="usable"):
+        parse_probe_matches(no_address, PROBE_ID)
+    empty = HIKVISION.split(b"<env:Body>")[0] + b"<env:Body/></env:Envelope>"
+    with pytest.raises(DiscoveryParseError, match="without a ProbeMatch"):
+        parse_probe_matches(empty, PROBE_ID)
+    assert show_datagram(b"<a>\x1b[2J\r\n  \x00b</a>" + b"x" * 500).startswith("<a> [2J b</a>xx")
+    assert len(show_datagram(b"x" * 10_000)) == 160
 
 
 def test_hikvision_like_reply() -> None:

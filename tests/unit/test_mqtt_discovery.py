@@ -14,7 +14,7 @@ from gateway.ptz.backend import PtzCapabilities
 from gateway.ptz.commands import GotoPreset, Move, Stop
 from tests.rig import ha_schema
 
-TOPICS = Topics("camgate", "homeassistant")
+TOPICS = Topics("camgate", "homeassistant", "camgate")
 FULL_PTZ = PtzCapabilities(pan_tilt=True, zoom=True, presets=True, home=True)
 
 
@@ -36,7 +36,7 @@ def configs(*cameras: CameraFacts) -> dict[str, dict]:
         ),
         ("camgate/front/ptz/state", None),
         ("camgate/front/ptz/error", None),
-        ("camgate/available", None),
+        ("camgate/available", Route(Inbound.AVAILABLE)),
         ("camgate//ptz", None),
         ("homeassistant/button/other/front_stop/config", None),
         ("elsewhere/front/ptz", None),
@@ -46,8 +46,72 @@ def test_routes(topic: str, route: Route | None) -> None:
     assert TOPICS.route(topic) == route
 
 
-def test_node_id_is_a_valid_home_assistant_node_id() -> None:
-    assert Topics("home/cams.v2", "homeassistant").node_id == "home_cams_v2"
+def test_legacy_node_id_is_made_from_the_prefix_as_before() -> None:
+    topics = Topics("home/cams.v2", "homeassistant", "camgate-1", legacy_prefix="home/cams.v2")
+    assert topics.legacy_node_id == "home_cams_v2" and topics.migrating_discovery
+    assert not topics.migrating_topics
+
+
+NEW = Topics("camgate/camgate-1a", "homeassistant", "camgate-1a", legacy_prefix="camgate")
+
+
+@pytest.mark.parametrize(
+    ("topic", "route"),
+    [
+        ("camgate/camgate-1a/front/ptz", Route(Inbound.PTZ, camera="front")),
+        ("camgate/camgate-1a/front/state", Route(Inbound.STATE, camera="front")),
+        ("camgate/camgate-1a/available", Route(Inbound.AVAILABLE)),
+        ("camgate/front/state", Route(Inbound.LEGACY_STATE, camera="front")),
+        (
+            "homeassistant/button/camgate/front_stop/config",
+            Route(Inbound.LEGACY_DISCOVERY, object_id="front_stop"),
+        ),
+        (
+            "homeassistant/button/camgate-1a/front_stop/config",
+            Route(Inbound.DISCOVERY, object_id="front_stop"),
+        ),
+        # Another gateway's tree and configs are none of ours.
+        ("camgate/camgate-2b/front/state", None),
+        ("camgate/camgate-2b/front/ptz", None),
+        ("homeassistant/button/camgate-2b/front_stop/config", None),
+        ("camgate/front/ptz", None),
+    ],
+)
+def test_routes_of_a_gateway_with_its_own_tree(topic: str, route: Route | None) -> None:
+    assert NEW.route(topic) == route
+
+
+def test_subscriptions_end_with_our_own_availability() -> None:
+    assert NEW.subscriptions(True) == [
+        "camgate/camgate-1a/+/ptz",
+        "camgate/camgate-1a/+/snapshot/get",
+        "camgate/camgate-1a/+/state",
+        "homeassistant/status",
+        "homeassistant/+/camgate-1a/+/config",
+        "homeassistant/+/camgate/+/config",
+        "camgate/+/state",
+        "camgate/camgate-1a/available",
+    ]
+    old_layout = Topics("camgate", "homeassistant", "camgate", legacy_prefix="camgate")
+    assert not old_layout.migrating_discovery and not old_layout.migrating_topics
+    assert len(old_layout.subscriptions(True)) == 6
+
+
+def test_ids_are_per_gateway_and_entity_ids_as_before() -> None:
+    facts = [CameraFacts("front", "RTSP camera", None)]
+    found = desired_configs(NEW, facts, version="1", move_speed=0.5)
+    other = Topics("camgate/camgate-2b", "homeassistant", "camgate-2b", legacy_prefix="camgate")
+    theirs = desired_configs(other, facts, version="1", move_speed=0.5)
+    assert not set(found) & set(theirs)
+    mine = [json.loads(c) for c in found.values()]
+    assert not {c["unique_id"] for c in mine} & {
+        json.loads(c)["unique_id"] for c in theirs.values()
+    }
+    sensor = json.loads(found["homeassistant/sensor/camgate-1a/front_viewers/config"])
+    assert sensor["unique_id"] == "camgate-1a_front_viewers"
+    assert sensor["default_entity_id"] == "sensor.camgate_front_viewers"
+    assert sensor["state_topic"] == "camgate/camgate-1a/front/state"
+    assert sensor["availability"][0] == {"topic": "camgate/camgate-1a/available"}
 
 
 @pytest.mark.parametrize(
@@ -134,6 +198,22 @@ def test_availability_template_follows_the_camera_state() -> None:
     template = availability[1]["value_template"]
     assert ha_schema.render(template, '{"online": true}') == "online"
     assert ha_schema.render(template, '{"online": false}') == "offline"
+
+
+def test_status_sensor_is_available_with_the_gateway_alone() -> None:
+    """So it can show `offline`: the other entities are unavailable while the camera is."""
+    found = configs(CameraFacts("front", "ONVIF camera", FULL_PTZ, ("Porch",)))
+    status = found["homeassistant/sensor/camgate/front_status/config"]
+    assert status["availability"] == [{"topic": "camgate/available"}]
+    ha_schema.validate("sensor", json.dumps(status))
+    assert ha_schema.render(status["value_template"], '{"state": "offline"}') == "offline"
+    for topic, config in found.items():
+        if topic.endswith("/front_status/config"):
+            continue
+        assert [a["topic"] for a in config["availability"]] == [
+            "camgate/available",
+            "camgate/front/state",
+        ], topic
 
 
 def test_camera_without_ptz_or_presets() -> None:

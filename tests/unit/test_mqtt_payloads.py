@@ -128,8 +128,9 @@ def test_camera_state_rounds_rates_and_has_no_source() -> None:
         "viewers": 2,
         "source": "rtsp://***@cam/stream",
     }
-    state = camera_state(facts)
+    state = camera_state(facts, gateway="camgate-1a2b3c4d")
     assert state == {
+        "gateway": "camgate-1a2b3c4d",
         "state": "live",
         "online": True,
         "error": None,
@@ -139,5 +140,5 @@ def test_camera_state_rounds_rates_and_has_no_source() -> None:
         "bitrate_kbps": 4010,
         "viewers": 2,
     }
-    assert camera_state({**facts, "state": "offline"})["online"] is False
+    assert camera_state({**facts, "state": "offline"}, gateway="g")["online"] is False
     assert "rtsp" not in json.dumps(state)

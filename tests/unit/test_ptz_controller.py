@@ -20,7 +20,7 @@ from gateway.ptz.commands import (
     SetPreset,
     Stop,
 )
-from gateway.ptz.controller import ErrorKind, Outcome, PtzController
+from gateway.ptz.controller import CAMERA_TIMEOUT_MARGIN_S, ErrorKind, Outcome, PtzController
 
 TIMEOUT = 10.0  # generous: these wait on events, never on time passing
 FULL = PtzCapabilities(
@@ -73,6 +73,8 @@ class FakeBackend:
         self.max_in_flight = 0
         self.failures: dict[str, list[BaseException]] = {}
         self.preset_list = [Preset("1", "Porch"), Preset("2", "Gate")]
+        self.move_timeouts: list[float | None] = []  # the Timeout asked of each move
+        self.honours_timeout = False  # True: like an ONVIF camera that takes Timeout
         self._gate = asyncio.Event()
         self._gate.set()
         self._changed = asyncio.Condition()
@@ -106,8 +108,12 @@ class FakeBackend:
         finally:
             self.in_flight -= 1
 
-    async def continuous_move(self, pan: float, tilt: float, zoom: float) -> None:
+    async def continuous_move(
+        self, pan: float, tilt: float, zoom: float, timeout: float | None = None
+    ) -> float | None:
+        self.move_timeouts.append(timeout)
         await self._call("move", pan, tilt, zoom)
+        return timeout if self.honours_timeout else None
 
     async def stop(self, pan_tilt: bool = True, zoom: bool = True) -> None:
         await self._call("stop", pan_tilt, zoom)
@@ -357,6 +363,56 @@ async def test_refresh_keeps_a_held_move_going(
     assert ptz.pending == 0
     clock.advance(0.2)
     await backend.wait_calls(2)
+    assert backend.names() == ["move", "stop"]
+
+
+async def test_every_move_asks_the_camera_to_stop_by_itself_a_margin_after_us(
+    ptz: PtzController, backend: FakeBackend, clock: FakeClock
+) -> None:
+    await ptz.submit(Move(pan=1), "viewer", held=True)  # dead-man 1 s
+    await ptz.submit(Move(pan=1, duration=5), "http")
+    await ptz.submit(Move(pan=1), "http")  # max_move 30 s
+    assert backend.move_timeouts == [
+        1.0 + CAMERA_TIMEOUT_MARGIN_S,
+        5.0 + CAMERA_TIMEOUT_MARGIN_S,
+        30.0 + CAMERA_TIMEOUT_MARGIN_S,
+    ]
+
+
+async def test_a_refreshed_hold_is_sent_again_before_the_camera_stops_by_itself(
+    ptz: PtzController, backend: FakeBackend, clock: FakeClock
+) -> None:
+    backend.honours_timeout = True
+    await ptz.submit(Move(pan=1), "viewer", held=True)
+    camera_stops, sent = clock.now + 1.0 + CAMERA_TIMEOUT_MARGIN_S, 1
+    for _ in range(20):  # 6 s of refreshes: well past the first move's own stop
+        clock.advance(0.3)
+        await ptz.submit(Refresh(), "viewer")
+        await settled(ptz)
+        assert clock.now < camera_stops  # the camera never got to stop by itself
+        if len(backend.calls) > sent:  # sent again (now, on the fake clock)
+            camera_stops, sent = clock.now + 1.0 + CAMERA_TIMEOUT_MARGIN_S, len(backend.calls)
+    assert set(backend.names()) == {"move"} and len(backend.calls) >= 2
+    assert all(call == ("move", 1, 0, 0) for call in backend.calls)
+    # The viewer stops refreshing: the dead-man stops it (a renewal may still go out
+    # while the last refresh counts), and nothing is sent after the Stop.
+    for _ in range(11):
+        clock.advance(0.1)
+        await settled(ptz)
+    assert backend.names()[sent:] in (["stop"], ["move", "stop"])
+    clock.advance(10)
+    await settled(ptz)
+    assert backend.names()[-1] == "stop" and not ptz.moving
+
+
+async def test_a_timed_move_within_the_cameras_timeout_is_not_sent_again(
+    ptz: PtzController, backend: FakeBackend, clock: FakeClock
+) -> None:
+    backend.honours_timeout = True
+    await ptz.submit(Move(tilt=1, duration=5), "http")
+    clock.advance(5.1)
+    await backend.wait_calls(2)
+    await settled(ptz)
     assert backend.names() == ["move", "stop"]
 
 
