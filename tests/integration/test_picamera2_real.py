@@ -20,6 +20,9 @@ from gateway.sources import picamera as picamera_source
 from gateway.sources.base import SourceError
 from gateway.sources.picamera import PicameraSource
 from gateway.sources.picamera_encoder import keyframe_picture_type
+from tests.conftest import WhepViewerFactory
+from tests.integration.conftest import GatewayFactory
+from tests.integration.test_snapshot import get, jpeg_size
 from tests.rig import picamera2_rig
 from tests.rig.picamera2_rig import real_picamera2  # noqa: F401  (fixture)
 from tests.rig.wait import wait_until
@@ -147,6 +150,36 @@ async def test_no_camera_and_a_busy_camera_say_so(
     finally:
         holder.close()
     assert libcamera.RIG.starts == 0
+
+
+async def test_pi5_camera_through_the_gateway_viewers_and_a_snapshot(
+    start_gateway: GatewayFactory,
+    whep_viewer: WhepViewerFactory,
+    libcamera: ModuleType,
+) -> None:
+    """End to end as on a Pi 5: aiortc viewers decode it, the second one starts on an IDR
+    made for it (keyframes every 1000 frames otherwise), and snapshots work with the same
+    PyAV the encoder uses."""
+    settings = {"width": 320, "height": 240, "framerate": 30, "bitrate": 500_000}
+    camera = {"name": "pi", "source": "picamera", "picamera": {**settings, "iperiod": 1000}}
+    gw = await start_gateway(cameras=[camera])
+    first = await whep_viewer(gw.base_url, "pi", decode=True)
+    await first.wait_frames(10, timeout=60)
+    hub = gw.hub("pi")
+    await wait_until(lambda: hub.frames_received > 40, timeout=60)
+    keyframes = hub.keyframes_received
+
+    second = await whep_viewer(gw.base_url, "pi", decode=True)
+    await second.wait_frames(1, timeout=60)
+    assert hub.keyframes_received > keyframes
+    assert hub.frames_received < 1000  # so that IDR was the one asked for
+    await first.wait_frames(first.frames_received + 30, timeout=60)  # the camera lives on
+
+    status, kind, body = await get(gw.base_url + "/api/cameras/pi/snapshot.jpg")
+    assert (status, kind) == (200, "image/jpeg") and jpeg_size(body) == (320, 240)
+    await first.close()
+    await second.close()
+    assert libcamera.RIG.starts == 1
 
 
 def test_the_rig_loads_the_real_library() -> None:
