@@ -29,6 +29,7 @@ from gateway.sources.base import SourceError
 from gateway.sources.picamera_encoder import (
     LibavKeyframes,
     keyframe_picture_type,
+    pyav_too_old,
     usable_profile,
 )
 
@@ -161,6 +162,9 @@ class PicameraSource:
         av: ModuleType | None = None
         if getattr(encoders, "LibavH264Encoder", None) is encoders.H264Encoder:  # a Pi 5
             av = importlib.import_module("av")
+            too_old = pyav_too_old(av)
+            if too_old:
+                raise SourceError(too_old)
             profile, why = usable_profile(av, s.profile)
             if why:
                 log.warning("Pi camera: H.264 profile %r not set: %s", s.profile, why)

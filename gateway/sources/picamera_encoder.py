@@ -29,6 +29,24 @@ from typing import Any
 log = logging.getLogger("camgate.picamera")
 
 
+MIN_PYAV = (14, 0)  # picamera2 0.3.2x+ passes width= to VideoFrame.from_numpy_buffer()
+
+
+def pyav_too_old(av: ModuleType) -> str | None:
+    """Why this PyAV can't run picamera2's LibavH264Encoder, or None."""
+    try:
+        version = tuple(int(part) for part in av.__version__.split(".")[:2])
+    except ValueError:
+        return None  # a development build: let it try
+    if version >= MIN_PYAV:
+        return None
+    return (
+        f"PyAV {av.__version__} is too old for picamera2's software H.264 encoder (the Pi 5's): "
+        f"it needs PyAV >= {MIN_PYAV[0]}; camgate's virtualenv installs it from PyPI "
+        "(reinstall with deploy/raspberrypi/install.sh)"
+    )
+
+
 def keyframe_picture_type(av: ModuleType) -> Any | None:
     """What `VideoFrame.pict_type` takes for "encode this as an I-frame" in this PyAV
     (the enum in PyAV >= 14, the enum or "I" before), or None if neither works."""
