@@ -8,7 +8,12 @@ from types import SimpleNamespace
 import av
 import numpy as np
 
-from gateway.sources.picamera_encoder import keyframe_picture_type, pyav_too_old, usable_profile
+from gateway.sources.picamera_encoder import (
+    LibavKeyframes,
+    keyframe_picture_type,
+    pyav_too_old,
+    usable_profile,
+)
 
 
 def test_the_keyframe_mark_makes_libx264_emit_an_idr_mid_gop() -> None:
@@ -45,3 +50,12 @@ def test_a_pyav_too_old_for_picamera2_is_named() -> None:
     why = pyav_too_old(SimpleNamespace(__version__="13.1.0"))
     assert why is not None and "PyAV 13.1.0" in why and ">= 14" in why
     assert pyav_too_old(SimpleNamespace(__version__="14.0.1")) is None
+
+
+def test_if_picamera2_internals_change_keyframes_are_given_up_with_a_log_line(caplog) -> None:
+    class EncoderWithoutStart:  # what a picamera2 release without LibavH264Encoder._start is
+        pass
+
+    keyframes = LibavKeyframes(EncoderWithoutStart(), keyframe_picture_type(av))
+    assert not keyframes.working and not keyframes.request()
+    assert "cannot force keyframes" in caplog.text and "last keyframe" in caplog.text
