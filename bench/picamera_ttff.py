@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if not in_private_netns():
         reexec_in_netns("bench.picamera_ttff", argv)
     bring_up_loopback()
-    sys.path.insert(0, str(FAKE_DIR))
+    sys.path[:0] = [str(FAKE_DIR), str(FAKE_DIR.parent / "fake_libcamera")]
     results: dict[str, Any] = {"joins": args.joins, "iperiod": args.iperiod}
     for label, fresh in (("fresh_keyframe", True), ("cached_gop", False)):
         times = asyncio.run(measure(args.joins, args.iperiod, fresh, seed=1))

@@ -31,6 +31,7 @@ TEST_APT_PACKAGES=(
     iproute2                      # ip netns: one network namespace per test
     shellcheck                    # the Pi install and image scripts
     systemd                       # systemd-analyze verify for the Pi units
+    libcap-dev                    # python-prctl (a picamera2 dependency) builds against it
 )
 # The Pi image build and its QEMU boot test (`make image-test`, images/).
 IMAGE_APT_PACKAGES=(
@@ -150,17 +151,6 @@ pip_install() {
     printf '%s\n' "$keep" "$(install_digest "$target")" | grep . >"$STAMP"
 }
 
-# The real picamera2 source (it can't run here: no libcamera), for the test that holds the
-# tests' stand-in to its API. Downloaded once from PyPI, never installed.
-PICAMERA2_VERSION=0.3.38
-PICAMERA2_SDIST_DIR="$VENV/share/picamera2-sdist"
-fetch_picamera2_source() {
-    compgen -G "$PICAMERA2_SDIST_DIR/picamera2-$PICAMERA2_VERSION.tar.gz" >/dev/null && return 0
-    log "downloading the picamera2 $PICAMERA2_VERSION source (API reference for the tests)"
-    quietly "$VENV/bin/python" -m pip download -q --no-deps --no-binary :all: \
-        -d "$PICAMERA2_SDIST_DIR" "picamera2==$PICAMERA2_VERSION"
-}
-
 main() {
     check_python
     if [[ $WITH_IMAGE -eq 1 ]]; then
@@ -173,7 +163,6 @@ main() {
     ensure_venv
     if [[ $WITH_TEST -eq 1 ]]; then
         pip_install '.[test]'
-        fetch_picamera2_source
     else
         pip_install .
     fi

@@ -1,10 +1,12 @@
-"""The Pi's own camera through picamera2: the hardware H.264 encoder's output goes straight
-into the same AccessUnit path as RTSP (one encoder, every viewer).
+"""The Pi's own camera through picamera2: the H.264 encoder's output goes straight into
+the same AccessUnit path as RTSP (one encoder, every viewer).
 
 picamera2 is imported only when such a camera is configured (it needs libcamera, which
 only exists on Raspberry Pi OS). The encoder thread calls our Output for each encoded
 frame; frames cross to the event loop with call_soon_threadsafe, so neither side waits.
-Unlike an RTSP camera, this one makes a keyframe when asked (`force_key_frame()`).
+Unlike an RTSP camera, this one makes a keyframe when asked: the Pi 3/4's hardware
+encoder through `force_key_frame()`, the Pi 5's software one (libx264 via PyAV) through
+picamera_encoder.py, which copes with every PyAV version.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +26,12 @@ from gateway.config import PicameraSettings
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
 from gateway.media.h264 import split_annexb
 from gateway.sources.base import SourceError
+from gateway.sources.picamera_encoder import (
+    LibavKeyframes,
+    keyframe_picture_type,
+    pyav_too_old,
+    usable_profile,
+)
 
 log = logging.getLogger("camgate.picamera")
 
@@ -32,6 +41,7 @@ INSTALL_HINT = (
     "install.sh does both)"
 )
 STALL_TIMEOUT_S = 5.0  # no frame for this long: the camera is gone (unplugged, crashed)
+STOP_TIMEOUT_S = 10.0  # picamera2's stop waits on its camera thread: never wait forever
 DEVICE_MODEL = Path("/proc/device-tree/model")
 
 
@@ -64,22 +74,35 @@ def pi_camera_present(model_file: Path = DEVICE_MODEL) -> bool:
 
 class PicameraSource:
     sdp_parameter_sets: list[bytes] = []  # repeat=True: SPS/PPS come before every IDR
-    fresh_keyframes = True  # a new viewer gets a new IDR instead of the cached GOP
+    # A new viewer gets a new IDR instead of the cached GOP (False once forcing fails).
+    fresh_keyframes = True
 
     def __init__(self, settings: PicameraSettings) -> None:
         self.settings = settings
         s = settings
         self.description = f"Pi camera {s.camera} {s.width}x{s.height}@{s.framerate} H.264"
         self._encoder: Any = None
+        self._libav_keyframes: LibavKeyframes | None = None
         self.keyframes_forced = 0
 
     def request_keyframe(self) -> bool:
+        """Ask the encoder for an IDR; from the event loop, never blocks or raises."""
         encoder = self._encoder
         if encoder is None:
             return False
-        encoder.force_key_frame()  # only bumps a counter: safe from the event loop
-        self.keyframes_forced += 1
-        return True
+        if self._libav_keyframes is not None:
+            asked = self._libav_keyframes.request()
+            if not asked:
+                self.fresh_keyframes = False
+        else:
+            try:
+                encoder.force_key_frame()  # V4L2: only bumps a counter its thread reads
+                asked = True
+            except Exception as exc:
+                log.warning("Pi camera: keyframe request failed: %s", exc)
+                asked = False
+        self.keyframes_forced += asked
+        return asked
 
     async def run(self, emit: Callable[[AccessUnit], None]) -> None:
         picamera2, encoders, outputs, libcamera = import_picamera2()
@@ -113,13 +136,11 @@ class PicameraSource:
 
         camera = await asyncio.to_thread(self._open, picamera2, libcamera)
         try:
-            encoder = encoders.H264Encoder(
-                bitrate=self.settings.bitrate,
-                repeat=True,  # SPS/PPS before every IDR: any viewer can start at any IDR
-                iperiod=self.settings.keyframe_interval,
-                profile=self.settings.profile,
-            )
-            await asyncio.to_thread(camera.start_recording, encoder, LoopOutput())
+            encoder = await asyncio.to_thread(self._make_encoder, encoders)
+            try:
+                await asyncio.to_thread(camera.start_recording, encoder, LoopOutput())
+            except Exception as exc:
+                raise SourceError(f"the Pi camera's encoder failed to start: {exc}") from None
             self._encoder = encoder
             log.info("Pi camera %d recording (%s)", self.settings.camera, self.description)
             while True:
@@ -131,29 +152,52 @@ class PicameraSource:
                     )
         finally:
             self._encoder = None
-            await asyncio.shield(asyncio.to_thread(_close, camera))
+            self._libav_keyframes = None
+            await asyncio.shield(stop_bounded(camera))
+
+    def _make_encoder(self, encoders: ModuleType) -> Any:
+        """picamera2's H264Encoder: hardware on a Pi 3/4, LibavH264Encoder on a Pi 5."""
+        s = self.settings
+        profile: str | None = s.profile
+        av: ModuleType | None = None
+        if getattr(encoders, "LibavH264Encoder", None) is encoders.H264Encoder:  # a Pi 5
+            av = importlib.import_module("av")
+            too_old = pyav_too_old(av)
+            if too_old:
+                raise SourceError(too_old)
+            profile, why = usable_profile(av, s.profile)
+            if why:
+                log.warning("Pi camera: H.264 profile %r not set: %s", s.profile, why)
+        encoder = encoders.H264Encoder(
+            bitrate=s.bitrate,
+            repeat=True,  # SPS/PPS before every IDR: any viewer can start at any IDR
+            iperiod=s.keyframe_interval,
+            framerate=s.framerate,
+            profile=profile,
+        )
+        self._libav_keyframes = None
+        if av is not None:
+            picture_type = keyframe_picture_type(av)
+            keyframes = LibavKeyframes(encoder, picture_type)
+            if picture_type is None:
+                keyframes.disable(f"PyAV {av.__version__} takes neither PictureType.I nor 'I'")
+            self._libav_keyframes = keyframes
+            if not keyframes.working:
+                self.fresh_keyframes = False
+        return encoder
 
     def _open(self, picamera2: ModuleType, libcamera: ModuleType) -> Any:
         s = self.settings
         try:
             camera = picamera2.Picamera2(s.camera)
-        except IndexError:
-            raise SourceError(
-                f"no Pi camera {s.camera} found: is it connected (ribbon cable) and detected "
-                "(`rpicam-hello --list-cameras`)?"
-            ) from None
-        except RuntimeError as exc:
-            if "busy" in str(exc).lower():
-                raise SourceError(
-                    "the Pi camera is busy: another program is using it (e.g. rpicam-vid, "
-                    "motion); stop it and camgate retries"
-                ) from None
-            raise SourceError(f"the Pi camera failed to open: {exc}") from None
+        except (IndexError, RuntimeError) as exc:
+            raise open_error(s.camera, exc) from None
         try:
             flip_h = s.hflip != (s.rotation == 180)  # 180 degrees = both flips
             flip_v = s.vflip != (s.rotation == 180)
             config = camera.create_video_configuration(
-                main={"size": (s.width, s.height)},
+                # YUV420 is what both encoders take without converting each frame.
+                main={"size": (s.width, s.height), "format": "YUV420"},
                 controls={"FrameRate": s.framerate},
                 transform=libcamera.Transform(hflip=int(flip_h), vflip=int(flip_v)),
             )
@@ -162,6 +206,29 @@ class PicameraSource:
             _close(camera)
             raise SourceError(f"the Pi camera refused the configuration: {exc}") from None
         return camera
+
+
+def open_error(index: int, exc: BaseException) -> SourceError:
+    """picamera2's errors when opening a camera, as a message that says what to do.
+    (It wraps libcamera's "Failed to acquire camera: Device or resource busy" in
+    "Camera __init__ sequence did not complete.": the cause chain has the reason.)"""
+    chain: list[str] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 10:
+        chain.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    text = " / ".join(chain)
+    if isinstance(exc, IndexError) or text.lower().startswith("no camera number"):
+        return SourceError(
+            f"no Pi camera {index} found: is it connected (ribbon cable) and detected "
+            "(`rpicam-hello --list-cameras`)?"
+        )
+    if "busy" in text.lower():
+        return SourceError(
+            "the Pi camera is busy: another program is using it (e.g. rpicam-vid, "
+            "motion); stop it and camgate retries"
+        )
+    return SourceError(f"the Pi camera failed to open: {text}")
 
 
 def to_access_unit(frame: bytes, keyframe: bool, timestamp_us: int | None) -> AccessUnit:
@@ -181,3 +248,47 @@ def _close(camera: Any) -> None:
             getattr(camera, step)()
         except Exception as exc:
             log.debug("Pi camera %s: %s", step, exc)
+
+
+async def stop_bounded(camera: Any, timeout: float | None = None) -> bool:
+    """_close(camera) on a thread of its own, waited for at most `timeout` seconds.
+
+    picamera2's stop_recording() hands the stop to its camera thread and waits for it
+    without a timeout: if that thread died (an exception in an encoder), it never
+    returns. Then close() alone (it stops the camera directly once the dead thread is
+    detached) frees the camera, so camgate can open it again; the stuck thread is a
+    daemon and goes away with the process."""
+    timeout = STOP_TIMEOUT_S if timeout is None else timeout
+    if await _on_daemon_thread(lambda: _close(camera), timeout, "stop"):
+        return True
+    log.error(
+        "Pi camera: stop_recording() did not return within %g s (picamera2's camera "
+        "thread has stopped); closing the camera directly",
+        timeout,
+    )
+    if await _on_daemon_thread(camera.close, timeout, "close"):
+        return False
+    log.error("Pi camera: close() did not return either: restart camgate to free the camera")
+    return False
+
+
+async def _on_daemon_thread(work: Callable[[], None], timeout: float, what: str) -> bool:
+    """Run `work` on a new daemon thread; True if it finished within `timeout`."""
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def target() -> None:
+        try:
+            work()
+        except Exception as exc:
+            log.debug("Pi camera %s: %s", what, exc)
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(done.set)
+
+    threading.Thread(target=target, name=f"picamera-{what}", daemon=True).start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True

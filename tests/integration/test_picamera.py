@@ -20,13 +20,14 @@ from tests.integration.conftest import GatewayFactory
 from tests.rig.wait import wait_until
 
 FAKE_DIR = Path(__file__).parents[1] / "rig" / "fake_picamera2"
+LIBCAMERA_DIR = Path(__file__).parents[1] / "rig" / "fake_libcamera"
 SMALL = {"width": 640, "height": 360, "framerate": 30, "bitrate": 1_000_000}
 
 
 @pytest.fixture
 def fake_picamera2() -> Iterator[ModuleType]:
     """picamera2 (and libcamera) importable as on a Pi; its FAKE state reset."""
-    sys.path.insert(0, str(FAKE_DIR))
+    sys.path[:0] = [str(FAKE_DIR), str(LIBCAMERA_DIR)]
     import picamera2
 
     picamera2.FAKE.reset()
@@ -37,6 +38,7 @@ def fake_picamera2() -> Iterator[ModuleType]:
         for camera in picamera2.FAKE.opened:
             camera.stop_recording()
         sys.path.remove(str(FAKE_DIR))
+        sys.path.remove(str(LIBCAMERA_DIR))
         for name in [n for n in sys.modules if n.split(".")[0] in ("picamera2", "libcamera")]:
             del sys.modules[name]
 

@@ -12,8 +12,8 @@ from gateway.config import ConfigError, parse_config
 from gateway.media.accessunit import VIDEO_CLOCK_RATE
 from gateway.sources.base import SourceError
 from gateway.sources.picamera import import_picamera2, pi_camera_present, to_access_unit
+from tests.rig import picamera2_rig
 
-FAKE_DIR = Path(__file__).parents[1] / "rig" / "fake_picamera2"
 SPS, PPS, IDR = b"\x67\x42\xc0\x1f", b"\x68\xce\x3c\x80", b"\x65\x88\x84\x21"
 
 
@@ -45,16 +45,12 @@ def test_pi_camera_detection(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "picamera2", None)
     assert not pi_camera_present(pi)  # a Pi without picamera2
     monkeypatch.delitem(sys.modules, "picamera2")
-    monkeypatch.syspath_prepend(str(FAKE_DIR))
-    try:
-        import picamera2
+    with picamera2_rig.loaded("pisp"):  # the real picamera2 over the libcamera stand-in
+        import libcamera
 
         assert pi_camera_present(pi)
-        picamera2.FAKE.cameras = 0
+        libcamera.RIG.cameras = 0
         assert not pi_camera_present(pi)  # a Pi with no camera module
-    finally:
-        for name in [n for n in sys.modules if n.split(".")[0] in ("picamera2", "libcamera")]:
-            del sys.modules[name]
 
 
 def test_picamera_config() -> None:
