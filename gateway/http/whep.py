@@ -11,10 +11,12 @@ import logging
 
 from aiohttp import web
 
+from gateway import fdbudget
 from gateway.auth.roles import Access, access
 from gateway.http.auth import identity_of
 from gateway.http.errors import error_response
-from gateway.http.keys import HUBS, SESSIONS
+from gateway.http.keys import AUTH, HUBS, SESSIONS
+from gateway.webrtc.limits import Client, SessionLimitExceeded, SessionSlot
 from gateway.webrtc.sdpfrag import MAX_FRAGMENT_BYTES, FragmentError, parse_sdpfrag
 from gateway.webrtc.session import MAX_OFFER_BYTES, OfferError, SessionConflict, WhepSession
 
@@ -57,12 +59,21 @@ async def offer(request: web.Request) -> web.Response:
     hub = request.app[HUBS].get(request.match_info["camera"])
     if hub is None:
         return error_response(404, "unknown camera", **CORS)
-    sdp = await read_text_body(request, SDP, MAX_OFFER_BYTES)
     try:
+        slot = _admit(request)  # before reading the body: a refusal costs next to nothing
+    except SessionLimitExceeded as exc:
+        return error_response(exc.status, str(exc), **CORS, **_retry(exc.retry_after_s))
+    try:
+        sdp = await read_text_body(request, SDP, MAX_OFFER_BYTES)
         can_steer = identity_of(request).can_steer  # the data channel gets the same rights
         session, answer = await request.app[SESSIONS].open(hub, sdp, can_steer=can_steer)
     except OfferError as exc:
+        slot.release()
         return error_response(400, str(exc), **CORS)
+    except BaseException:
+        slot.release()
+        raise
+    request.app[SESSIONS].hold(session, slot)
     location = request.app.router["whep-session"].url_for(camera=hub.name, session=session.id)
     return web.Response(
         status=201,
@@ -70,6 +81,22 @@ async def offer(request: web.Request) -> web.Response:
         content_type=SDP,
         headers={"Location": str(location), "ETag": f'"{session.id}"', **CORS},
     )
+
+
+def _admit(request: web.Request) -> SessionSlot:
+    identity = identity_of(request)
+    # With auth off everyone is the same anonymous caller: only addresses tell them apart.
+    credential = identity.name if request.app[AUTH].enabled else None
+    client = Client(credential, request.remote or "unknown")
+    slot = request.app[SESSIONS].limits.admit(client)
+    if fdbudget.short():
+        slot.release()
+        raise SessionLimitExceeded(503, "the gateway is short of resources: retry soon")
+    return slot
+
+
+def _retry(seconds: int) -> dict[str, str]:
+    return {"Retry-After": str(seconds)}
 
 
 def _session(request: web.Request) -> WhepSession:

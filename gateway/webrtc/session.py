@@ -28,6 +28,7 @@ from gateway.ptz.controller import PtzController
 from gateway.tasks import spawn
 from gateway.webrtc.codecs import prefer_camera_profile
 from gateway.webrtc.fastsend import FastSender
+from gateway.webrtc.limits import SessionLimiter, SessionQuota, SessionSlot
 from gateway.webrtc.passthrough import PassthroughTrack, attach_passthrough
 from gateway.webrtc.sdpfrag import TrickleFragment
 
@@ -100,8 +101,10 @@ class WhepSessions:
         ice_servers: Iterable[IceServer] = (),
         ptz: Mapping[str, PtzController] | None = None,
         send_workers: SendWorkerPool | None = None,
+        quota: SessionQuota | None = None,
     ) -> None:
         self._ice_servers = tuple(ice_servers)
+        self.limits = SessionLimiter(quota)
         self._send_workers = send_workers
         self._sessions: dict[str, WhepSession] = {}
         self._ptz: Mapping[str, PtzController] = ptz if ptz is not None else {}
@@ -159,6 +162,18 @@ class WhepSessions:
         self._watch(session)
         log.info("camera %s: viewer %s joined (%d viewers)", hub.name, session.id[:8], hub.viewers)
         return session, pc.localDescription.sdp
+
+    def hold(self, session: WhepSession, slot: SessionSlot) -> None:
+        """Count `session` in `slot` until it ends: pending until connected, then live."""
+        if session.closed.is_set():
+            slot.release()
+            return
+        session.closed_callbacks.append(slot.release)
+
+        @session.pc.on("connectionstatechange")
+        def _count_connected() -> None:
+            if session.pc.connectionState == "connected":
+                slot.connected()
 
     async def trickle(self, session: WhepSession, frag: TrickleFragment) -> None:
         if frag.ice_ufrag and session.remote_ufrag and frag.ice_ufrag != session.remote_ufrag:
