@@ -70,6 +70,9 @@ async def offer(request: web.Request) -> web.Response:
     except OfferError as exc:
         slot.release()
         return error_response(400, str(exc), **CORS)
+    except SessionLimitExceeded as exc:  # ran out of resources while answering
+        slot.release()
+        return error_response(exc.status, str(exc), **CORS, **_retry(exc.retry_after_s))
     except BaseException:
         slot.release()
         raise

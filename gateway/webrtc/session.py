@@ -28,7 +28,12 @@ from gateway.ptz.controller import PtzController
 from gateway.tasks import spawn
 from gateway.webrtc.codecs import prefer_camera_profile
 from gateway.webrtc.fastsend import FastSender
-from gateway.webrtc.limits import SessionLimiter, SessionQuota, SessionSlot
+from gateway.webrtc.limits import (
+    SessionLimiter,
+    SessionLimitExceeded,
+    SessionQuota,
+    SessionSlot,
+)
 from gateway.webrtc.passthrough import PassthroughTrack, attach_passthrough
 from gateway.webrtc.sdpfrag import TrickleFragment
 
@@ -90,6 +95,15 @@ def validate_offer(offer_sdp: str) -> SessionDescription:
     # aiortc copies a session-level fingerprint into every media section.
     if not all(m.dtls and m.dtls.fingerprints for m in description.media):
         raise OfferError("the offer has no DTLS fingerprint")
+    # What aiortc's createAnswer assumes without checking (it raises ValueError else).
+    for index, m in enumerate(description.media):
+        if m.kind in ("audio", "video") and m.direction is None:
+            raise OfferError(f"m-line {index + 1} has no direction (e.g. a=recvonly)")
+        if not m.rtp.muxId:
+            raise OfferError(f"m-line {index + 1} has no a=mid")
+    mids = [m.rtp.muxId for m in description.media]
+    if len(set(mids)) != len(mids):
+        raise OfferError("the offer repeats an a=mid")
     return description
 
 
@@ -149,7 +163,7 @@ class WhepSessions:
                 await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             except Exception as exc:
                 raise OfferError(_offer_failure(exc)) from None
-            await pc.setLocalDescription(await pc.createAnswer())
+            await _answer(pc)
         except BaseException:
             hub.unsubscribe(subscription)
             await pc.close()
@@ -247,6 +261,18 @@ async def _camera_profile(hub: CameraHub) -> str | None:
         with contextlib.suppress(TimeoutError):
             await hub.wait_live(PROFILE_WAIT_S)
     return hub.profile_level_id
+
+
+async def _answer(pc: RTCPeerConnection) -> None:
+    """createAnswer + setLocalDescription; aiortc's errors become clear refusals."""
+    try:
+        await pc.setLocalDescription(await pc.createAnswer())
+    except OSError as exc:  # e.g. no file descriptor left for the ICE sockets
+        log.warning("cannot answer a viewer: %s", exc.strerror or exc)
+        raise SessionLimitExceeded(503, "the gateway is short of resources: retry soon") from None
+    except Exception as exc:  # aiortc chokes on what validate_offer let through
+        log.warning("cannot answer a viewer's offer: %s: %s", type(exc).__name__, exc)
+        raise OfferError("the offer could not be answered (not a usable WebRTC offer)") from None
 
 
 def _offer_failure(exc: Exception) -> str:
