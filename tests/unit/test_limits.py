@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
 
 import pytest
 
 from gateway.http.connections import ConnectionGuard, ConnectionLimits
-from gateway.logrepeat import RepeatFilter
+from gateway.logrepeat import RepeatFilter, quiet_resource_errors
 from gateway.webrtc.limits import Client, Phase, SessionLimiter, SessionLimitExceeded, SessionQuota
 
 QUOTA = SessionQuota(pending_per_client=2, pending_total=3, sessions_per_client=3, sessions_total=4)
@@ -115,3 +117,23 @@ def test_repeated_errors_are_one_line_per_window_with_a_count() -> None:
     later = record("accept failed: %s", "x")
     assert repeat.filter(later)
     assert later.getMessage() == "accept failed: x (repeated 999 times)"
+
+
+def test_out_of_descriptors_on_accept_is_one_line_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        quiet_resource_errors(loop)
+        emfile = OSError(errno.EMFILE, "Too many open files")
+        loop.call_exception_handler(
+            {"message": "socket.accept() out of system resource", "exception": emfile}
+        )
+        other = ValueError("a bug")
+        loop.call_exception_handler({"message": "something else", "exception": other})
+    finally:
+        loop.close()
+    first, second = caplog.records
+    assert first.getMessage() == "socket.accept() out of system resource: Too many open files"
+    assert first.exc_info is None
+    assert second.exc_info is not None  # anything else keeps asyncio's full report
