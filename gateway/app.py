@@ -130,8 +130,12 @@ class Gateway:
             config=config,
             hubs=hubs,
             sessions=WhepSessions(
-                config.webrtc.ice_servers, ptz=ptz_controllers, send_workers=workers
+                config.webrtc.ice_servers,
+                ptz=ptz_controllers,
+                send_workers=workers,
+                quota=config.limits.sessions,
             ),
+            connections=ConnectionGuard(config.limits.http),
             send_workers=workers,
             onvif_sessions=onvif_sessions,
             ptz_backends=ptz_backends,

@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 import yaml
 
+from gateway.http.limits import ConnectionLimits
 from gateway.rtsp.url import parse_url
+from gateway.webrtc.limits import SessionQuota
 
 DEFAULT_LISTEN = ("0.0.0.0", 8080)
 CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -132,6 +134,14 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """What one client, and everyone, may make camgate hold (SECURITY.md "Limits")."""
+
+    sessions: SessionQuota = field(default_factory=SessionQuota)
+    http: ConnectionLimits = field(default_factory=ConnectionLimits)
+
+
+@dataclass(frozen=True)
 class PtzSettings:
     """Safety limits for continuous moves, for every camera."""
 
@@ -203,6 +213,7 @@ class Config:
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 def default_state_dir() -> Path:
@@ -264,6 +275,7 @@ def _config(data: dict[str, Any]) -> Config:
             "state_dir",
             "log_level",
             "log_format",
+            "limits",
         },
     )
     cameras_raw = data.get("cameras")
@@ -298,6 +310,7 @@ def _config(data: dict[str, Any]) -> Config:
         tls=_tls(data.get("tls")),
         state_dir=Path(state_dir).expanduser() if state_dir else default_state_dir(),
         log_level=log_level,
+        limits=_limits(_mapping(data.get("limits", {}), "limits")),
         log_format=log_format,  # type: ignore[arg-type]
     )
 
@@ -335,6 +348,31 @@ def _tls(value: Any) -> TlsConfig | None:
         if not Path(path).is_file():
             raise ConfigError(f"tls.{name}: {path!r} is not a readable file")
     return TlsConfig(cert=cert, key=key)
+
+
+LIMIT_KEYS = {
+    "viewers_per_client": ("sessions", "sessions_per_client", 1, 10_000),
+    "viewers_total": ("sessions", "sessions_total", 1, 10_000),
+    "connecting_per_client": ("sessions", "pending_per_client", 1, 10_000),
+    "connecting_total": ("sessions", "pending_total", 1, 10_000),
+    "http_connections": ("http", "max_connections", 8, 100_000),
+    "http_connections_per_address": ("http", "max_per_address", 4, 100_000),
+    "http_idle_timeout": ("http", "idle_timeout_s", 1, 3600),
+}
+
+
+def _limits(data: dict[str, Any]) -> LimitsConfig:
+    _reject_unknown(data, "limits", set(LIMIT_KEYS))
+    chosen: dict[str, dict[str, float]] = {"sessions": {}, "http": {}}
+    for key, (part, attr, low, high) in LIMIT_KEYS.items():
+        if key in data:
+            integer = key != "http_idle_timeout"
+            value = _number(data[key], f"limits.{key}", low, high, integer=integer)
+            chosen[part][attr] = int(value) if integer else value
+    return LimitsConfig(
+        sessions=SessionQuota(**chosen["sessions"]),  # type: ignore[arg-type]
+        http=ConnectionLimits(**chosen["http"]),  # type: ignore[arg-type]
+    )
 
 
 def _ptz(data: dict[str, Any]) -> PtzSettings:

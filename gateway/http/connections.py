@@ -26,13 +26,10 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gateway import fdbudget
+from gateway.http.limits import ConnectionLimits
 
 log = logging.getLogger("camgate.http")
 
-DEFAULT_MAX_CONNECTIONS = 256
-DEFAULT_MAX_PER_ADDRESS = 64
-# Header-read and keep-alive idle timeout (nginx uses 60-75 s, Apache 5 s).
-DEFAULT_IDLE_TIMEOUT_S = 15.0
 # A request still running after this long (e.g. a body sent a byte at a time) may be
 # replaced like an idle connection. No camgate request legitimately takes this long.
 STUCK_REQUEST_S = 60.0
@@ -43,13 +40,6 @@ REFUSAL = (
     b'Content-Length: 45\r\n\r\n{"error": "too many connections: retry soon"}'
 )
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class ConnectionLimits:
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
-    max_per_address: int = DEFAULT_MAX_PER_ADDRESS
-    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
 
 
 @dataclass

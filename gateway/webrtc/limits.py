@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from enum import Enum
 
 # Connecting takes a second or two; a page with several cameras opens a few at once.
-DEFAULT_PENDING_PER_CLIENT = 8
-DEFAULT_PENDING_TOTAL = 32
+DEFAULT_PENDING_PER_CLIENT = 16
+DEFAULT_PENDING_TOTAL = 48
 # Live and connecting together. A household shares one viewer account: the
 # per-credential limit must be generous.
-DEFAULT_SESSIONS_PER_CLIENT = 32
-DEFAULT_SESSIONS_TOTAL = 64
+DEFAULT_SESSIONS_PER_CLIENT = 48
+DEFAULT_SESSIONS_TOTAL = 96
 # Retry-After for refusals of pending slots: about when some will have connected or expired.
 RETRY_AFTER_S = 5
 

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from gateway.config import ConfigError, parse_config
 from gateway.http.connections import ConnectionGuard, ConnectionLimits
 from gateway.logrepeat import RepeatFilter, quiet_resource_errors
 from gateway.webrtc.limits import Client, Phase, SessionLimiter, SessionLimitExceeded, SessionQuota
@@ -137,3 +138,21 @@ def test_out_of_descriptors_on_accept_is_one_line_without_a_traceback(
     assert first.getMessage() == "socket.accept() out of system resource: Too many open files"
     assert first.exc_info is None
     assert second.exc_info is not None  # anything else keeps asyncio's full report
+
+
+def test_limits_from_the_config() -> None:
+    cameras = "cameras: [{name: d, source: demo}]\n"
+    default = parse_config(cameras).limits
+    assert default.sessions == SessionQuota() and default.http == ConnectionLimits()
+    chosen = parse_config(
+        cameras + "limits: {viewers_total: 200, connecting_per_client: 4, http_idle_timeout: 2.5}"
+    ).limits
+    assert chosen.sessions.sessions_total == 200 and chosen.sessions.pending_per_client == 4
+    assert chosen.http.idle_timeout_s == 2.5 and chosen.http.max_connections == 256
+    for bad, message in [
+        ("{viewers: 3}", "limits.viewers: unknown key"),
+        ("{viewers_total: 0}", "limits.viewers_total"),
+        ("{http_connections: 1.5}", "whole number"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_config(cameras + f"limits: {bad}")
