@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.integration.conftest import GatewayFactory
 from tests.rig.net import free_port, wait_port
 from tests.rig.wait import wait_until
 from tests.rig.whep_client import WhepViewer
@@ -174,20 +175,20 @@ async def flood_once(gw: Camgate, token: str) -> int:
 async def slowloris(gw: Camgate, held: Held) -> None:
     """SLOW_CONNECTIONS connections that send part of a request head, then hold."""
 
-    async def one(i: int) -> None:
-        address = SLOW_ATTACKERS[i % len(SLOW_ATTACKERS)]
-        try:
-            reader, writer = await asyncio.open_connection(
-                "127.0.0.1", gw.port, local_addr=(address, 0)
-            )
-            writer.write(b"GET /api/cameras HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-            await writer.drain()
-        except OSError:
-            return  # refused or closed by the gateway: that is its defence working
-        held.append((reader, writer))
-
     for start in range(0, SLOW_CONNECTIONS, 100):
-        await asyncio.gather(*(one(i) for i in range(start, start + 100)))
+        addresses = [SLOW_ATTACKERS[i % len(SLOW_ATTACKERS)] for i in range(start, start + 100)]
+        await asyncio.gather(*(open_half(gw.port, address, held) for address in addresses))
+
+
+async def open_half(port: int, address: str, held: Held) -> None:
+    """Open a connection from `address`, send part of a request head, keep it in `held`."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
+        writer.write(b"GET /api/cameras HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        await writer.drain()
+    except OSError:
+        return  # refused or closed by the gateway: that is its defence working
+    held.append((reader, writer))
 
 
 async def test_whep_and_slowloris_floods_under_a_descriptor_limit(tmp_path: Path) -> None:
@@ -262,3 +263,26 @@ async def wait_until_live(http: aiohttp.ClientSession, gw: Camgate) -> None:
     while (await cameras_as(http, gw))[0]["state"] != "live":
         assert time.monotonic() < deadline, "the demo camera never went live"
         await asyncio.sleep(0.2)
+
+
+async def test_half_open_connections_from_the_admins_own_address(
+    start_gateway: GatewayFactory,
+) -> None:
+    """Behind one NAT the attacker has the admin's address: its half-open connections
+    replace each other, and a real request on a new connection is still answered."""
+    gw = await start_gateway()
+    guard = gw.gateway.connections
+    held: Held = []
+    try:
+        for _ in range(5):
+            await asyncio.gather(*(open_half(gw.port, "127.0.0.1", held) for _ in range(100)))
+        assert len(guard) <= guard.limits.max_per_address
+        assert guard.replaced >= 500 - guard.limits.max_per_address
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            for _ in range(3):
+                async with asyncio.timeout(20), http.get(gw.base_url + "/api/cameras") as answer:
+                    assert answer.status == 200
+    finally:
+        for _, writer in held:
+            writer.close()
