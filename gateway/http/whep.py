@@ -7,6 +7,7 @@ DELETE /api/cameras/{camera}/whep/{session}     -> 200
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from gateway.webrtc.session import MAX_OFFER_BYTES, OfferError, SessionConflict,
 log = logging.getLogger("camgate.whep")
 
 SDP = "application/sdp"
+BODY_TIMEOUT_S = 10.0
 SDPFRAG = "application/trickle-ice-sdpfrag"
 # Third-party WHEP players run on other origins.
 CORS = {
@@ -43,7 +45,15 @@ async def read_text_body(request: web.Request, content_type: str, limit: int) ->
         )
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    body = await request.content.read(limit + 1)
+    try:  # a body trickled in a byte at a time must not hold the connection
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            body = await _read_up_to(request, limit + 1)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text='{"error": "the request body came too slowly"}',
+            content_type="application/json",
+            headers=CORS,
+        ) from None
     if len(body) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
     try:
@@ -52,6 +62,17 @@ async def read_text_body(request: web.Request, content_type: str, limit: int) ->
         raise web.HTTPBadRequest(
             text='{"error": "body is not UTF-8"}', content_type="application/json", headers=CORS
         ) from None
+
+
+async def _read_up_to(request: web.Request, size: int) -> bytes:
+    """The whole body, or its first `size` bytes (read() alone returns one chunk)."""
+    body = b""
+    while len(body) < size:
+        chunk = await request.content.read(size - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return body
 
 
 @access(Access.VIEWER)

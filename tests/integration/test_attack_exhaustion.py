@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from gateway.webrtc.limits import Phase
 from tests.integration.conftest import GatewayFactory
 from tests.rig.net import free_port, wait_port
 from tests.rig.wait import wait_until
@@ -286,3 +287,24 @@ async def test_half_open_connections_from_the_admins_own_address(
     finally:
         for _, writer in held:
             writer.close()
+
+
+async def test_a_whep_offer_trickled_slowly_is_cut_off(start_gateway: GatewayFactory) -> None:
+    gw = await start_gateway()
+    offer = offer_without_candidates().encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
+    try:
+        head = (
+            "POST /api/cameras/demo/whep HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/sdp\r\nContent-Length: {len(offer)}\r\n\r\n"
+        )
+        writer.write(head.encode() + offer[:100])  # ... and the rest never comes
+        await writer.drain()
+        async with asyncio.timeout(60):
+            status_line = await reader.readline()
+            await reader.readuntil(b"the request body came too slowly")
+        assert status_line.split()[1] == b"408", status_line
+    finally:
+        writer.close()
+    assert len(gw.gateway.sessions) == 0
+    assert gw.gateway.sessions.limits.count(Phase.PENDING) == 0  # its slot was given back
