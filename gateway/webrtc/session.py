@@ -35,7 +35,7 @@ from gateway.webrtc.limits import (
     SessionSlot,
 )
 from gateway.webrtc.passthrough import PassthroughTrack, attach_passthrough
-from gateway.webrtc.sdpfrag import TrickleFragment
+from gateway.webrtc.sdpfrag import MAX_CANDIDATES, TrickleFragment
 
 log = logging.getLogger("camgate.webrtc")
 
@@ -66,6 +66,7 @@ class WhepSession:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     closed_callbacks: list[Callable[[], object]] = field(default_factory=list)
     ptz_channels: list[PtzChannel] = field(default_factory=list)
+    remote_candidates: int = 0  # trickled so far (capped: each one means connectivity checks)
 
 
 def rtc_configuration(ice_servers: Iterable[IceServer]) -> RTCConfiguration:
@@ -192,6 +193,9 @@ class WhepSessions:
     async def trickle(self, session: WhepSession, frag: TrickleFragment) -> None:
         if frag.ice_ufrag and session.remote_ufrag and frag.ice_ufrag != session.remote_ufrag:
             raise SessionConflict("ICE restarts are not supported: open a new session")
+        if session.remote_candidates + len(frag.candidates) > MAX_CANDIDATES:
+            raise SessionConflict(f"at most {MAX_CANDIDATES} candidates per session")
+        session.remote_candidates += len(frag.candidates)
         for mid, candidate_text in frag.candidates:
             try:
                 candidate = candidate_from_sdp(candidate_text)

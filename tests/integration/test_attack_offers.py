@@ -60,3 +60,31 @@ async def test_mutated_offers_get_201_or_a_clear_4xx(
     await viewer.close()
     noisy = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert not noisy, [(r.name, r.getMessage()) for r in noisy[:5]]
+
+
+async def test_trickled_candidates_are_capped_per_session(start_gateway: GatewayFactory) -> None:
+    """Each remote candidate makes the gateway send connectivity checks to it: a client
+    must not point an unbounded number of them anywhere (here: closed loopback ports)."""
+    gw = await start_gateway()
+    offer = without_candidates(OFFER.read_text())
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            gw.base_url + "/api/cameras/demo/whep",
+            data=offer,
+            headers={"Content-Type": "application/sdp"},
+        ) as response:
+            assert response.status == 201
+            session_url = gw.base_url + response.headers["Location"]
+        statuses = []
+        for batch in range(3):
+            frag = "a=mid:0\r\n" + "".join(
+                f"a=candidate:{n} 1 udp 2122260223 127.0.0.1 {40000 + n} typ host\r\n"
+                for n in range(batch * 32, batch * 32 + 32)
+            )
+            async with http.patch(
+                session_url, data=frag, headers={"Content-Type": "application/trickle-ice-sdpfrag"}
+            ) as response:
+                statuses.append(response.status)
+                if response.status == 422:
+                    assert "at most 64 candidates" in (await response.json())["error"]
+        assert statuses == [204, 204, 422]
