@@ -134,8 +134,8 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
-class LimitsConfig:
-    """What one client, and everyone, may make camgate hold (SECURITY.md "Limits")."""
+class ClientLimits:
+    """What one client, and everyone, may make camgate hold (SECURITY.md)."""
 
     sessions: SessionQuota = field(default_factory=SessionQuota)
     http: ConnectionLimits = field(default_factory=ConnectionLimits)
@@ -210,10 +210,10 @@ class Config:
     mqtt: MqttConfig | None = None
     auth: AuthConfig = field(default_factory=AuthConfig)
     tls: TlsConfig | None = None
+    client_limits: ClientLimits = field(default_factory=ClientLimits)
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
-    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 def default_state_dir() -> Path:
@@ -272,10 +272,10 @@ def _config(data: dict[str, Any]) -> Config:
             "mqtt",
             "auth",
             "tls",
+            "client_limits",
             "state_dir",
             "log_level",
             "log_format",
-            "limits",
         },
     )
     cameras_raw = data.get("cameras")
@@ -308,9 +308,9 @@ def _config(data: dict[str, Any]) -> Config:
         mqtt=mqtt,
         auth=_auth(data.get("auth", {})),
         tls=_tls(data.get("tls")),
+        client_limits=_client_limits(_mapping(data.get("client_limits", {}), "client_limits")),
         state_dir=Path(state_dir).expanduser() if state_dir else default_state_dir(),
         log_level=log_level,
-        limits=_limits(_mapping(data.get("limits", {}), "limits")),
         log_format=log_format,  # type: ignore[arg-type]
     )
 
@@ -348,31 +348,6 @@ def _tls(value: Any) -> TlsConfig | None:
         if not Path(path).is_file():
             raise ConfigError(f"tls.{name}: {path!r} is not a readable file")
     return TlsConfig(cert=cert, key=key)
-
-
-LIMIT_KEYS = {
-    "viewers_per_client": ("sessions", "sessions_per_client", 1, 10_000),
-    "viewers_total": ("sessions", "sessions_total", 1, 10_000),
-    "connecting_per_client": ("sessions", "pending_per_client", 1, 10_000),
-    "connecting_total": ("sessions", "pending_total", 1, 10_000),
-    "http_connections": ("http", "max_connections", 8, 100_000),
-    "http_connections_per_address": ("http", "max_per_address", 4, 100_000),
-    "http_idle_timeout": ("http", "idle_timeout_s", 1, 3600),
-}
-
-
-def _limits(data: dict[str, Any]) -> LimitsConfig:
-    _reject_unknown(data, "limits", set(LIMIT_KEYS))
-    chosen: dict[str, dict[str, float]] = {"sessions": {}, "http": {}}
-    for key, (part, attr, low, high) in LIMIT_KEYS.items():
-        if key in data:
-            integer = key != "http_idle_timeout"
-            value = _number(data[key], f"limits.{key}", low, high, integer=integer)
-            chosen[part][attr] = int(value) if integer else value
-    return LimitsConfig(
-        sessions=SessionQuota(**chosen["sessions"]),  # type: ignore[arg-type]
-        http=ConnectionLimits(**chosen["http"]),  # type: ignore[arg-type]
-    )
 
 
 def _ptz(data: dict[str, Any]) -> PtzSettings:
@@ -650,6 +625,31 @@ def _webrtc(data: dict[str, Any]) -> WebRtcConfig:
         workers = max((os.cpu_count() or 1) - 1, 0)
     send_workers = int(_number(workers, "webrtc.send_workers", 0, 64, integer=True))
     return WebRtcConfig(ice_servers=servers, candidates=candidates, send_workers=send_workers)
+
+
+CLIENT_LIMIT_KEYS = {
+    "viewers_per_client": ("sessions", "sessions_per_client", 1, 10_000),
+    "viewers_total": ("sessions", "sessions_total", 1, 10_000),
+    "connecting_per_client": ("sessions", "pending_per_client", 1, 10_000),
+    "connecting_total": ("sessions", "pending_total", 1, 10_000),
+    "http_connections": ("http", "max_connections", 8, 100_000),
+    "http_connections_per_address": ("http", "max_per_address", 4, 100_000),
+    "http_idle_timeout": ("http", "idle_timeout_s", 1, 3600),
+}
+
+
+def _client_limits(data: dict[str, Any]) -> ClientLimits:
+    _reject_unknown(data, "client_limits", set(CLIENT_LIMIT_KEYS))
+    chosen: dict[str, dict[str, float]] = {"sessions": {}, "http": {}}
+    for key, (part, attr, low, high) in CLIENT_LIMIT_KEYS.items():
+        if key in data:
+            integer = key != "http_idle_timeout"
+            value = _number(data[key], f"client_limits.{key}", low, high, integer=integer)
+            chosen[part][attr] = int(value) if integer else value
+    return ClientLimits(
+        sessions=SessionQuota(**chosen["sessions"]),  # type: ignore[arg-type]
+        http=ConnectionLimits(**chosen["http"]),  # type: ignore[arg-type]
+    )
 
 
 def _ice_server(raw: Any, key: str) -> IceServer:

@@ -142,17 +142,18 @@ def test_out_of_descriptors_on_accept_is_one_line_without_a_traceback(
 
 def test_limits_from_the_config() -> None:
     cameras = "cameras: [{name: d, source: demo}]\n"
-    default = parse_config(cameras).limits
+    default = parse_config(cameras).client_limits
     assert default.sessions == SessionQuota() and default.http == ConnectionLimits()
     chosen = parse_config(
-        cameras + "limits: {viewers_total: 200, connecting_per_client: 4, http_idle_timeout: 2.5}"
-    ).limits
+        cameras
+        + "client_limits: {viewers_total: 200, connecting_per_client: 4, http_idle_timeout: 2.5}"
+    ).client_limits
     assert chosen.sessions.sessions_total == 200 and chosen.sessions.pending_per_client == 4
     assert chosen.http.idle_timeout_s == 2.5 and chosen.http.max_connections == 256
     for bad, message in [
-        ("{viewers: 3}", "limits.viewers: unknown key"),
-        ("{viewers_total: 0}", "limits.viewers_total"),
+        ("{viewers: 3}", "client_limits.viewers: unknown key"),
+        ("{viewers_total: 0}", "client_limits.viewers_total"),
         ("{http_connections: 1.5}", "whole number"),
     ]:
         with pytest.raises(ConfigError, match=message):
-            parse_config(cameras + f"limits: {bad}")
+            parse_config(cameras + f"client_limits: {bad}")
