@@ -89,6 +89,7 @@ class Gateway:
     hubs: dict[str, CameraHub]
     sessions: WhepSessions
     runner: web.AppRunner | None = None
+    _listener: asyncio.Server | None = field(default=None, init=False, repr=False)
     # One ONVIF connection per camera with an `onvif:` block, shared by its stream and PTZ.
     onvif_sessions: dict[str, OnvifSession] = field(default_factory=dict)
     # PTZ for cameras with an `onvif:` block (capabilities may say "no PTZ"); others: none.
@@ -103,7 +104,6 @@ class Gateway:
     # Caps and timeouts of HTTP connections (gateway/http/connections.py).
     connections: ConnectionGuard = field(default_factory=ConnectionGuard)
     _ptz_loads: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
-    _listener: asyncio.Server | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_config(cls, config: Config) -> Gateway:

@@ -8,8 +8,6 @@ import re
 import time
 from collections.abc import Callable
 
-from gateway.logrepeat import RepeatFilter
-
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 
 
@@ -83,6 +81,8 @@ def setup_logging(level: str, log_format: str = "text") -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
+    from gateway.logrepeat import RepeatFilter
+
     handler.addFilter(RepeatFilter())  # a flood of one warning is one line per window
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -77,27 +77,39 @@ async def _read_up_to(request: web.Request, size: int) -> bytes:
 
 @access(Access.VIEWER)
 async def offer(request: web.Request) -> web.Response:
-    hub = request.app[HUBS].get(request.match_info["camera"])
-    if hub is None:
-        return error_response(404, "unknown camera", **CORS)
+    """Admission first, before the body is read (a refusal costs next to nothing); the
+    session then holds its place in the limits until it ends."""
     try:
-        slot = _admit(request)  # before reading the body: a refusal costs next to nothing
+        slot = _admit(request)
     except SessionLimitExceeded as exc:
         return error_response(exc.status, str(exc), **CORS, **_retry(exc.retry_after_s))
     try:
-        sdp = await read_text_body(request, SDP, MAX_OFFER_BYTES)
-        can_steer = identity_of(request).can_steer  # the data channel gets the same rights
-        session, answer = await request.app[SESSIONS].open(hub, sdp, can_steer=can_steer)
-    except OfferError as exc:
-        slot.release()
-        return error_response(400, str(exc), **CORS)
+        response = await _answer_offer(request)
     except SessionLimitExceeded as exc:  # ran out of resources while answering
         slot.release()
         return error_response(exc.status, str(exc), **CORS, **_retry(exc.retry_after_s))
     except BaseException:
         slot.release()
         raise
-    request.app[SESSIONS].hold(session, slot)
+    session = _created_session(request, response)
+    if session is None:
+        slot.release()
+    else:
+        request.app[SESSIONS].hold(session, slot)
+    return response
+
+
+@access(Access.VIEWER)
+async def _answer_offer(request: web.Request) -> web.Response:
+    hub = request.app[HUBS].get(request.match_info["camera"])
+    if hub is None:
+        return error_response(404, "unknown camera", **CORS)
+    sdp = await read_text_body(request, SDP, MAX_OFFER_BYTES)
+    try:
+        can_steer = identity_of(request).can_steer  # the data channel gets the same rights
+        session, answer = await request.app[SESSIONS].open(hub, sdp, can_steer=can_steer)
+    except OfferError as exc:
+        return error_response(400, str(exc), **CORS)
     location = request.app.router["whep-session"].url_for(camera=hub.name, session=session.id)
     return web.Response(
         status=201,
@@ -105,6 +117,13 @@ async def offer(request: web.Request) -> web.Response:
         content_type=SDP,
         headers={"Location": str(location), "ETag": f'"{session.id}"', **CORS},
     )
+
+
+def _created_session(request: web.Request, response: web.Response) -> WhepSession | None:
+    if response.status != 201:
+        return None
+    session_id = response.headers["ETag"].strip('"')
+    return request.app[SESSIONS].get(session_id, request.match_info["camera"])
 
 
 def _admit(request: web.Request) -> SessionSlot:

@@ -61,12 +61,12 @@ class WhepSession:
     track: PassthroughTrack
     created: float = field(default_factory=time.monotonic)
     remote_ufrag: str | None = None
+    remote_candidates: int = 0  # trickled so far (capped: each one means connectivity checks)
     can_steer: bool = True  # the account that opened it may use PTZ
     send_loop: FastSender | None = None  # camgate's RTP send loop (None: aiortc's)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     closed_callbacks: list[Callable[[], object]] = field(default_factory=list)
     ptz_channels: list[PtzChannel] = field(default_factory=list)
-    remote_candidates: int = 0  # trickled so far (capped: each one means connectivity checks)
 
 
 def rtc_configuration(ice_servers: Iterable[IceServer]) -> RTCConfiguration:
