@@ -22,6 +22,12 @@ CAMGATE_CONFIG = """\
 listen: 127.0.0.1:{port}
 log_level: warning
 auth: false             # benchmark viewers use no account
+# Every benchmark viewer comes from one address, many at once: lift the per-client limits.
+client_limits:
+  connecting_per_client: 200
+  connecting_total: 200
+  viewers_per_client: 500
+  viewers_total: 500
 webrtc:
   ice_servers: []
   candidates:

@@ -19,10 +19,17 @@ from gateway.auth.service import Authenticator
 from gateway.auth.store import AuthFileError
 from gateway.config import CameraConfig, Config
 from gateway.fanout.pool import SendWorkerPool
+from gateway.http.connections import (
+    TLS_HANDSHAKE_TIMEOUT_S,
+    ConnectionGuard,
+    busy_tracker,
+    protocol_factory,
+)
 from gateway.http.hsts import send_hsts
 from gateway.http.keys import MQTT_STATE, PTZ_BACKENDS, PTZ_CONTROLLERS
 from gateway.http.server import make_app
 from gateway.hub import CameraHub
+from gateway.logrepeat import quiet_resource_errors
 from gateway.media.limits import StreamLimits
 from gateway.ptz.backend import PtzBackend, PtzError
 from gateway.ptz.controller import DEFAULT_COMMAND_TIMEOUT_S, PtzController
@@ -86,6 +93,7 @@ class Gateway:
     hubs: dict[str, CameraHub]
     sessions: WhepSessions
     runner: web.AppRunner | None = None
+    _listener: asyncio.Server | None = field(default=None, init=False, repr=False)
     # One ONVIF connection per camera with an `onvif:` block, shared by its stream and PTZ.
     onvif_sessions: dict[str, OnvifSession] = field(default_factory=dict)
     # PTZ for cameras with an `onvif:` block (capabilities may say "no PTZ"); others: none.
@@ -97,6 +105,8 @@ class Gateway:
     mqtt: MqttBridge | None = None
     auth: Authenticator | None = None
     send_workers: SendWorkerPool | None = None  # webrtc.send_workers > 0
+    # Caps and timeouts of HTTP connections (gateway/http/connections.py).
+    connections: ConnectionGuard = field(default_factory=ConnectionGuard)
     _ptz_loads: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
     _revocations: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
@@ -126,8 +136,12 @@ class Gateway:
             config=config,
             hubs=hubs,
             sessions=WhepSessions(
-                config.webrtc.ice_servers, ptz=ptz_controllers, send_workers=workers
+                config.webrtc.ice_servers,
+                ptz=ptz_controllers,
+                send_workers=workers,
+                quota=config.client_limits.sessions,
             ),
+            connections=ConnectionGuard(config.client_limits.http),
             send_workers=workers,
             onvif_sessions=onvif_sessions,
             ptz_backends=ptz_backends,
@@ -139,6 +153,7 @@ class Gateway:
 
     def make_app(self, web_root: Path | None = None) -> web.Application:
         app = make_app(self.hubs, self.sessions, web_root, self.snapshotters, self.auth)
+        app.middlewares.append(busy_tracker(self.connections))
         app[PTZ_BACKENDS] = self.ptz_backends
         app[PTZ_CONTROLLERS] = self.ptz_controllers
         if self.mqtt is not None:
@@ -163,13 +178,22 @@ class Gateway:
         ssl_context = (
             server_context(self.config.tls, self.config.state_dir) if self.config.tls else None
         )
-        site = web.TCPSite(self.runner, host, port, reuse_address=True, ssl_context=ssl_context)
-        await site.start()
+        # Not a web.TCPSite: its connections could not be capped or timed (see
+        # gateway/http/connections.py). runner.cleanup() still closes them at the end.
+        assert self.runner.server is not None
+        self._listener = await asyncio.get_running_loop().create_server(
+            protocol_factory(self.runner.server, self.connections),
+            host,
+            port,
+            ssl=ssl_context,
+            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_S if ssl_context else None,
+            reuse_address=True,
+        )
         if self.mqtt is not None:
             self.mqtt.start()  # connects in the background: a missing broker stops nothing
         if self.auth is not None and self.auth.enabled:
             self._revocations = asyncio.create_task(watch_revocations(self.auth, self.sessions))
-        return [s.getsockname()[:2] for s in site._server.sockets]  # type: ignore[union-attr]
+        return [s.getsockname()[:2] for s in self._listener.sockets]
 
     async def stop(self) -> None:
         """Close every viewer, tear down every camera session, stop HTTP."""
@@ -190,9 +214,14 @@ class Gateway:
         await asyncio.gather(*(c.close() for c in self.ptz_controllers.values()))
         await asyncio.gather(*(hub.close() for hub in self.hubs.values()))
         await asyncio.gather(*(s.close() for s in self.onvif_sessions.values()))
+        if self._listener is not None:
+            self._listener.close()  # no new connections; cleanup() closes the open ones
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+        if self._listener is not None:
+            await self._listener.wait_closed()
+            self._listener = None
 
 
 def _onvif_parts(config: Config) -> tuple[dict[str, OnvifSession], dict[str, PtzBackend]]:
@@ -296,6 +325,7 @@ async def serve(config: Config) -> int:
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    quiet_resource_errors(loop)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:

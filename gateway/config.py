@@ -16,9 +16,11 @@ from typing import Any, Literal
 
 import yaml
 
+from gateway.http.limits import ConnectionLimits
 from gateway.media.limits import MB, StreamLimits
 from gateway.mqtt.identity import NODE_ID, default_node_id
 from gateway.rtsp.url import parse_url
+from gateway.webrtc.limits import SessionQuota
 
 DEFAULT_LISTEN = ("0.0.0.0", 8080)
 CAMERA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -209,6 +211,14 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class ClientLimits:
+    """What one client, and everyone, may make camgate hold (SECURITY.md)."""
+
+    sessions: SessionQuota = field(default_factory=SessionQuota)
+    http: ConnectionLimits = field(default_factory=ConnectionLimits)
+
+
+@dataclass(frozen=True)
 class PtzSettings:
     """Safety limits for continuous moves, for every camera."""
 
@@ -284,6 +294,7 @@ class Config:
     mqtt: MqttConfig | None = None
     auth: AuthConfig = field(default_factory=AuthConfig)
     tls: TlsConfig | None = None
+    client_limits: ClientLimits = field(default_factory=ClientLimits)
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"
@@ -350,6 +361,7 @@ def _config(data: dict[str, Any]) -> Config:
             "mqtt",
             "auth",
             "tls",
+            "client_limits",
             "state_dir",
             "log_level",
             "log_format",
@@ -386,6 +398,7 @@ def _config(data: dict[str, Any]) -> Config:
         mqtt=mqtt,
         auth=_auth(data.get("auth", {})),
         tls=_tls(data.get("tls")),
+        client_limits=_client_limits(_mapping(data.get("client_limits", {}), "client_limits")),
         state_dir=Path(state_dir).expanduser() if state_dir else default_state_dir(),
         log_level=log_level,
         log_format=log_format,  # type: ignore[arg-type]
@@ -739,6 +752,31 @@ def _webrtc(data: dict[str, Any]) -> WebRtcConfig:
         workers = max((os.cpu_count() or 1) - 1, 0)
     send_workers = int(_number(workers, "webrtc.send_workers", 0, 64, integer=True))
     return WebRtcConfig(ice_servers=servers, candidates=candidates, send_workers=send_workers)
+
+
+CLIENT_LIMIT_KEYS = {
+    "viewers_per_client": ("sessions", "sessions_per_client", 1, 10_000),
+    "viewers_total": ("sessions", "sessions_total", 1, 10_000),
+    "connecting_per_client": ("sessions", "pending_per_client", 1, 10_000),
+    "connecting_total": ("sessions", "pending_total", 1, 10_000),
+    "http_connections": ("http", "max_connections", 8, 100_000),
+    "http_connections_per_address": ("http", "max_per_address", 4, 100_000),
+    "http_idle_timeout": ("http", "idle_timeout_s", 1, 3600),
+}
+
+
+def _client_limits(data: dict[str, Any]) -> ClientLimits:
+    _reject_unknown(data, "client_limits", set(CLIENT_LIMIT_KEYS))
+    chosen: dict[str, dict[str, float]] = {"sessions": {}, "http": {}}
+    for key, (part, attr, low, high) in CLIENT_LIMIT_KEYS.items():
+        if key in data:
+            integer = key != "http_idle_timeout"
+            value = _number(data[key], f"client_limits.{key}", low, high, integer=integer)
+            chosen[part][attr] = int(value) if integer else value
+    return ClientLimits(
+        sessions=SessionQuota(**chosen["sessions"]),  # type: ignore[arg-type]
+        http=ConnectionLimits(**chosen["http"]),  # type: ignore[arg-type]
+    )
 
 
 def _ice_server(raw: Any, key: str) -> IceServer:

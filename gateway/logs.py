@@ -120,6 +120,9 @@ def setup_logging(level: str, log_format: str = "text") -> None:
             RedactingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
         )
     handler.addFilter(RedactingFilter())
+    from gateway.logrepeat import RepeatFilter
+
+    handler.addFilter(RepeatFilter())  # a flood of one warning is one line per window
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

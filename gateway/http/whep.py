@@ -7,21 +7,25 @@ DELETE /api/cameras/{camera}/whep/{session}     -> 200
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 
 from aiohttp import web
 
+from gateway import fdbudget
 from gateway.auth.roles import Access, Identity, Role, access
 from gateway.http.auth import identity_of
 from gateway.http.errors import error_response
 from gateway.http.keys import AUTH, HUBS, SESSIONS
+from gateway.webrtc.limits import Client, SessionLimitExceeded, SessionSlot
 from gateway.webrtc.sdpfrag import MAX_FRAGMENT_BYTES, FragmentError, parse_sdpfrag
 from gateway.webrtc.session import MAX_OFFER_BYTES, OfferError, SessionConflict, WhepSession
 
 log = logging.getLogger("camgate.whep")
 
 SDP = "application/sdp"
+BODY_TIMEOUT_S = 10.0
 SDPFRAG = "application/trickle-ice-sdpfrag"
 # Third-party WHEP players run on other origins.
 CORS = {
@@ -42,7 +46,15 @@ async def read_text_body(request: web.Request, content_type: str, limit: int) ->
         )
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    body = await request.content.read(limit + 1)
+    try:  # a body trickled in a byte at a time must not hold the connection
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            body = await _read_up_to(request, limit + 1)
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text='{"error": "the request body came too slowly"}',
+            content_type="application/json",
+            headers=CORS,
+        ) from None
     if len(body) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
     try:
@@ -53,8 +65,43 @@ async def read_text_body(request: web.Request, content_type: str, limit: int) ->
         ) from None
 
 
+async def _read_up_to(request: web.Request, size: int) -> bytes:
+    """The whole body, or its first `size` bytes (read() alone returns one chunk)."""
+    body = b""
+    while len(body) < size:
+        chunk = await request.content.read(size - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return body
+
+
 @access(Access.VIEWER)
 async def offer(request: web.Request) -> web.Response:
+    """Admission first, before the body is read (a refusal costs next to nothing); the
+    session then holds its place in the limits until it ends."""
+    try:
+        slot = _admit(request)
+    except SessionLimitExceeded as exc:
+        return error_response(exc.status, str(exc), **CORS, **_retry(exc.retry_after_s))
+    try:
+        response = await _answer_offer(request)
+    except SessionLimitExceeded as exc:  # ran out of resources while answering
+        slot.release()
+        return error_response(exc.status, str(exc), **CORS, **_retry(exc.retry_after_s))
+    except BaseException:
+        slot.release()
+        raise
+    session = _created_session(request, response)
+    if session is None:
+        slot.release()
+    else:
+        request.app[SESSIONS].hold(session, slot)
+    return response
+
+
+@access(Access.VIEWER)
+async def _answer_offer(request: web.Request) -> web.Response:
     hub = request.app[HUBS].get(request.match_info["camera"])
     if hub is None:
         return error_response(404, "unknown camera", **CORS)
@@ -74,6 +121,29 @@ async def offer(request: web.Request) -> web.Response:
         content_type=SDP,
         headers={"Location": str(location), "ETag": f'"{session.id}"', **CORS},
     )
+
+
+def _created_session(request: web.Request, response: web.Response) -> WhepSession | None:
+    if response.status != 201:
+        return None
+    session_id = response.headers["ETag"].strip('"')
+    return request.app[SESSIONS].get(session_id, request.match_info["camera"])
+
+
+def _admit(request: web.Request) -> SessionSlot:
+    identity = identity_of(request)
+    # With auth off everyone is the same anonymous caller: only addresses tell them apart.
+    credential = identity.name if request.app[AUTH].enabled else None
+    client = Client(credential, request.remote or "unknown")
+    slot = request.app[SESSIONS].limits.admit(client)
+    if fdbudget.short():
+        slot.release()
+        raise SessionLimitExceeded(503, "the gateway is short of resources: retry soon")
+    return slot
+
+
+def _retry(seconds: int) -> dict[str, str]:
+    return {"Retry-After": str(seconds)}
 
 
 def _session(request: web.Request) -> WhepSession:

@@ -29,8 +29,14 @@ from gateway.ptz.controller import PtzController
 from gateway.tasks import spawn
 from gateway.webrtc.codecs import prefer_camera_profile
 from gateway.webrtc.fastsend import FastSender
+from gateway.webrtc.limits import (
+    SessionLimiter,
+    SessionLimitExceeded,
+    SessionQuota,
+    SessionSlot,
+)
 from gateway.webrtc.passthrough import PassthroughTrack, attach_passthrough
-from gateway.webrtc.sdpfrag import TrickleFragment
+from gateway.webrtc.sdpfrag import MAX_CANDIDATES, TrickleFragment
 
 log = logging.getLogger("camgate.webrtc")
 
@@ -56,6 +62,7 @@ class WhepSession:
     track: PassthroughTrack
     created: float = field(default_factory=time.monotonic)
     remote_ufrag: str | None = None
+    remote_candidates: int = 0  # trickled so far (capped: each one means connectivity checks)
     can_steer: bool = True  # the account that opened it may use PTZ
     send_loop: FastSender | None = None  # camgate's RTP send loop (None: aiortc's)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -94,6 +101,15 @@ def validate_offer(offer_sdp: str) -> SessionDescription:
     # aiortc copies a session-level fingerprint into every media section.
     if not all(m.dtls and m.dtls.fingerprints for m in description.media):
         raise OfferError("the offer has no DTLS fingerprint")
+    # What aiortc's createAnswer assumes without checking (it raises ValueError else).
+    for index, m in enumerate(description.media):
+        if m.kind in ("audio", "video") and m.direction is None:
+            raise OfferError(f"m-line {index + 1} has no direction (e.g. a=recvonly)")
+        if not m.rtp.muxId:
+            raise OfferError(f"m-line {index + 1} has no a=mid")
+    mids = [m.rtp.muxId for m in description.media]
+    if len(set(mids)) != len(mids):
+        raise OfferError("the offer repeats an a=mid")
     return description
 
 
@@ -105,8 +121,10 @@ class WhepSessions:
         ice_servers: Iterable[IceServer] = (),
         ptz: Mapping[str, PtzController] | None = None,
         send_workers: SendWorkerPool | None = None,
+        quota: SessionQuota | None = None,
     ) -> None:
         self._ice_servers = tuple(ice_servers)
+        self.limits = SessionLimiter(quota)
         self._send_workers = send_workers
         self._sessions: dict[str, WhepSession] = {}
         self._ptz: Mapping[str, PtzController] = ptz if ptz is not None else {}
@@ -154,7 +172,7 @@ class WhepSessions:
                 await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             except Exception as exc:
                 raise OfferError(_offer_failure(exc)) from None
-            await pc.setLocalDescription(await pc.createAnswer())
+            await _answer(pc)
         except BaseException:
             hub.unsubscribe(subscription)
             await pc.close()
@@ -168,9 +186,24 @@ class WhepSessions:
         log.info("camera %s: viewer %s joined (%d viewers)", hub.name, session.id[:8], hub.viewers)
         return session, pc.localDescription.sdp
 
+    def hold(self, session: WhepSession, slot: SessionSlot) -> None:
+        """Count `session` in `slot` until it ends: pending until connected, then live."""
+        if session.closed.is_set():
+            slot.release()
+            return
+        session.closed_callbacks.append(slot.release)
+
+        @session.pc.on("connectionstatechange")
+        def _count_connected() -> None:
+            if session.pc.connectionState == "connected":
+                slot.connected()
+
     async def trickle(self, session: WhepSession, frag: TrickleFragment) -> None:
         if frag.ice_ufrag and session.remote_ufrag and frag.ice_ufrag != session.remote_ufrag:
             raise SessionConflict("ICE restarts are not supported: open a new session")
+        if session.remote_candidates + len(frag.candidates) > MAX_CANDIDATES:
+            raise SessionConflict(f"at most {MAX_CANDIDATES} candidates per session")
+        session.remote_candidates += len(frag.candidates)
         for mid, candidate_text in frag.candidates:
             try:
                 candidate = candidate_from_sdp(candidate_text)
@@ -246,6 +279,18 @@ async def _camera_profile(hub: CameraHub) -> str | None:
         with contextlib.suppress(TimeoutError):
             await hub.wait_live(PROFILE_WAIT_S)
     return hub.profile_level_id
+
+
+async def _answer(pc: RTCPeerConnection) -> None:
+    """createAnswer + setLocalDescription; aiortc's errors become clear refusals."""
+    try:
+        await pc.setLocalDescription(await pc.createAnswer())
+    except OSError as exc:  # e.g. no file descriptor left for the ICE sockets
+        log.warning("cannot answer a viewer: %s", exc.strerror or exc)
+        raise SessionLimitExceeded(503, "the gateway is short of resources: retry soon") from None
+    except Exception as exc:  # aiortc chokes on what validate_offer let through
+        log.warning("cannot answer a viewer's offer: %s: %s", type(exc).__name__, exc)
+        raise OfferError("the offer could not be answered (not a usable WebRTC offer)") from None
 
 
 def _offer_failure(exc: Exception) -> str:
