@@ -53,6 +53,15 @@ class FrameRecord:
     size: int | None = None  # decode=False only: Annex-B bytes
 
 
+@dataclass(frozen=True)
+class EncodedRecord:
+    """A frame as the receiver's jitter buffer released it (keep_encoded=True)."""
+
+    at: float
+    rtp_timestamp: int
+    data: bytes  # Annex-B, as depacketized
+
+
 class WhepError(RuntimeError):
     pass
 
@@ -95,6 +104,7 @@ class WhepViewer:
         loopback_only: bool = True,
         http: aiohttp.ClientSession | None = None,
         ptz: bool = False,
+        keep_encoded: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.camera = camera
@@ -104,6 +114,9 @@ class WhepViewer:
         self.location: str | None = None
         self.answer_sdp: str | None = None
         self.frames: list[FrameRecord] = []
+        # keep_encoded=True: every frame's bytes, before the decoder (RTP-level checks)
+        self.keep_encoded = keep_encoded
+        self.encoded: list[EncodedRecord] = []
         self.started_at: float | None = None
         self.rtp_packets = 0
         self.marker_packets = 0
@@ -155,6 +168,8 @@ class WhepViewer:
         self._hook_rtp(transceiver.receiver)
         if not self.decode:
             self._hook_decoder_queue(transceiver.receiver)
+        elif self.keep_encoded:
+            self._hook_jitter_buffer(transceiver.receiver)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._progress.set)
         if self._ptz_wanted:
@@ -372,6 +387,19 @@ class WhepViewer:
             return pli_flag, frame
 
         jitter_buffer.add = add_and_tag
+
+    def _hook_jitter_buffer(self, receiver: RTCRtpReceiver) -> None:
+        jitter_buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+        jitter_add = jitter_buffer.add
+
+        def add_and_keep(packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+            pli_flag, frame = jitter_add(packet)
+            if frame is not None:  # whole frame, still on its RTP timestamp
+                record = EncodedRecord(time.monotonic(), frame.timestamp, bytes(frame.data))
+                self.encoded.append(record)
+            return pli_flag, frame
+
+        jitter_buffer.add = add_and_keep
 
     def _hook_rtp(self, receiver: RTCRtpReceiver) -> None:
         """Count packets and note when each RTP timestamp's last packet arrived."""
