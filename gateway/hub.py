@@ -378,11 +378,13 @@ class CameraHub:
     async def _back_off(self, delay: float, source: Source) -> None:
         """Wait `delay` before the next attempt, less if someone asks for the camera
         (wake()) or the camera is seen coming back (its port accepts connections again
-        after refusing them)."""
+        after refusing them or not answering)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
         probe = getattr(source, "probe", None)
-        was_down: bool | None = None
+        # Down if the failed attempt could not even connect; a camera that answered and
+        # failed otherwise (e.g. a wrong password) is retried on schedule, not per probe.
+        was_down = not getattr(source, "connected", True)
         while (left := deadline - loop.time()) > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), min(left, PROBE_INTERVAL_S))

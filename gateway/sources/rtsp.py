@@ -394,6 +394,7 @@ class RtspSource:
         self.packets_lost = 0
         self.bytes_received = 0
         self.discontinuities = 0
+        self.connected = False  # the camera accepted a TCP connection (the probe's baseline)
         self._own_ssrc = int.from_bytes(os.urandom(4), "big")
         self._keepalive_method = "OPTIONS"  # GET_PARAMETER where OPTIONS lists it
         self._aggregate_uri = ""
@@ -464,6 +465,7 @@ class RtspSource:
             # the errno's own text ("Connection refused") is what a user needs.
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise SourceError(f"cannot connect to {url.netloc}: {reason}") from None
+        self.connected = True
         auth = Authenticator(url.username, url.password or "") if url.username else None
         return _Control(reader, writer, auth, self.timeout, self._on_frame)
 
