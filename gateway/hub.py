@@ -126,6 +126,8 @@ class CameraHub:
         self._frame_interval = VIDEO_CLOCK_RATE // 30
         self._new_connection = True
         self._continuity = ContinuityGate()
+        # The newest IDR passed on, kept while the camera is idle: a tile's poster.
+        self.last_keyframe: AccessUnit | None = None
         self._source_losses = 0  # the current source's `discontinuities` already handled
         self._wake = asyncio.Event()
         self._attempt_started = -WAKE_MIN_INTERVAL_S
@@ -349,6 +351,7 @@ class CameraHub:
             # The camera kept encoding while we were away: what it sends next refers
             # to pictures no viewer has. Hold everything until an IDR.
             self._continuity.interrupt()
+            self._gop.clear()  # what was cached is not the camera's current picture
             self._attempt_started = self._clock()
             self._wake.clear()
             frames_before = self.frames_received
@@ -425,6 +428,7 @@ class CameraHub:
         self._gop.add(unit)
         if unit.keyframe:
             self._keyframe_asked_at = None
+            self.last_keyframe = unit
         if unit.keyframe and self._keyframe_waiters:
             waiters, self._keyframe_waiters = self._keyframe_waiters, []
             for waiter in waiters:
