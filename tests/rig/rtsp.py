@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
-import signal
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -14,12 +12,12 @@ from typing import Any
 from urllib.parse import quote
 
 from tests.rig.prereq import SYSTEM_PYTHON
+from tests.rig.process import finish_tasks, stop_process
 
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 READY_TIMEOUT_S = 30.0  # first GStreamer start on a cold, busy 2-core machine is slow
 STATUS_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
-KILL_TIMEOUT_S = 5.0  # after SIGKILL; only a stuck kernel could exceed it
 READER_TIMEOUT_S = 5.0  # pipes a stray grandchild could hold open
 
 Status = dict[str, Any]
@@ -185,32 +183,6 @@ class RtspServer:
 
 def _mount_path(mount: str) -> str:
     return mount if mount.startswith("/") else f"/{mount}"
-
-
-async def stop_process(proc: asyncio.subprocess.Process, grace_s: float) -> None:
-    """SIGTERM, then SIGKILL after `grace_s`; never waits unboundedly."""
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), grace_s)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), KILL_TIMEOUT_S)
-    if proc.stdin is not None:
-        proc.stdin.close()
-
-
-async def finish_tasks(tasks: list[asyncio.Task[None]], timeout: float) -> None:
-    """Let tasks (pipe readers) end on their own for up to `timeout`, then cancel them."""
-    if not tasks:
-        return
-    _, pending = await asyncio.wait(tasks, timeout=timeout)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class RtspPlayer:

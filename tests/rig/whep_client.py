@@ -39,6 +39,7 @@ from yarl import URL
 from tests.rig.ice import loopback_candidates
 
 START_TIMEOUT_S = 20.0
+CLOSE_TIMEOUT_S = 10.0  # teardown is bounded: a dead gateway must not hang a test
 _ARRIVALS_KEPT = 256
 IDR = 5
 
@@ -187,11 +188,13 @@ class WhepViewer:
             with contextlib.suppress(asyncio.CancelledError, MediaStreamError):
                 await self._reader
         if self.location is not None:
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with self._session().delete(self.location) as response:
+            with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                timeout = aiohttp.ClientTimeout(total=CLOSE_TIMEOUT_S)
+                async with self._session().delete(self.location, timeout=timeout) as response:
                     await response.read()
             self.location = None
-        await self.pc.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.pc.close(), CLOSE_TIMEOUT_S)
         if self._own_http and self._http is not None:
             await self._http.close()
             self._http = None
