@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
+from gateway.media.continuity import Admission, ContinuityGate
 from gateway.media.gop import GopCache
 from gateway.media.limits import StreamLimits
 from gateway.media.normalizer import StreamNormalizer
@@ -32,6 +33,11 @@ log = logging.getLogger("camgate.hub")
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 30.0
 BACKOFF_WATCHED_MAX_S = 2.0
+# A retry woken by a request (viewer, snapshot, API) still waits this long after the
+# previous attempt began: a page polling a dead camera must not become a connect storm.
+WAKE_MIN_INTERVAL_S = 1.0
+PROBE_INTERVAL_S = 1.0  # while backing off: is the camera back? (a bare TCP connect)
+STOP_TIMEOUT_S = 5.0  # per cancel: a source that swallowed one gets another
 KEYFRAME_REQUEST_INTERVAL_S = 1.0
 # A new viewer of a camera that makes keyframes on request gets the cached GOP only when
 # it is this short (~1/3 s at 30 fps); otherwise it waits for the IDR made for it.
@@ -42,9 +48,10 @@ RATE_WINDOW_S = 2.0
 OFFLINE_AFTER_FAILURES = 3
 
 B_FRAME_WARNING = (
-    "the camera sends B-frames, which WebRTC cannot carry: playback may stutter. "
-    "Turn B-frames off in the camera's encoder settings (often 'H.264 profile: Main/"
-    "Baseline' or 'B-frames: 0')."
+    "the camera sends B-frames: browsers show only about one picture a second. "
+    "Switch B-frames off in the camera's video encoder settings: set 'B-frames' "
+    "(or 'B-frame count') to 0, 'GOP structure' from IBBP to IP, the H.264 profile to "
+    "Baseline (or Main without B-frames), and 'Smart codec' (H.264+, Smart Codec) off."
 )
 
 
@@ -121,6 +128,12 @@ class CameraHub:
         self._last_pts: int | None = None
         self._frame_interval = VIDEO_CLOCK_RATE // 30
         self._new_connection = True
+        self._continuity = ContinuityGate()
+        # The newest IDR passed on, kept while the camera is idle: a tile's poster.
+        self.last_keyframe: AccessUnit | None = None
+        self._source_losses = 0  # the current source's `discontinuities` already handled
+        self._wake = asyncio.Event()
+        self._attempt_started = -WAKE_MIN_INTERVAL_S
         self.error: str | None = None
         self.reconnects = 0
         self.frames_received = 0
@@ -141,12 +154,20 @@ class CameraHub:
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
-        """Connect now (preload) or keep the connection; idempotent."""
+        """Connect now (preload) or keep the connection; idempotent. A camera waiting
+        out a retry backoff is retried at once: someone wants it now."""
         self._cancel_linger()
         if not self.running:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"camera:{self.name}"
             )
+        else:
+            self.wake()
+
+    def wake(self) -> None:
+        """Cut a retry backoff short (a request for the camera came in); no-op when
+        the camera is connected or idle."""
+        self._wake.set()
 
     async def boot(self) -> None:
         if self._preload:
@@ -159,9 +180,7 @@ class CameraHub:
             self._keyframe_retry = None
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _cancel_bounded(task, f"camera {self.name}")
         self._set_state(CameraState.IDLE)
 
     async def close(self) -> None:
@@ -247,6 +266,16 @@ class CameraHub:
         return info.profile_level_id if info else None
 
     @property
+    def discontinuities(self) -> int:
+        """Times the stream broke while live (reconnects, losses, frame gaps)."""
+        return self._continuity.discontinuities
+
+    @property
+    def frames_held(self) -> int:
+        """Pictures not passed on because they refer to pictures lost upstream."""
+        return self._continuity.held
+
+    @property
     def viewers(self) -> int:
         return len(self._subscriptions)
 
@@ -320,10 +349,19 @@ class CameraHub:
     async def _run(self) -> None:
         backoff = BACKOFF_INITIAL_S
         self._set_state(CameraState.CONNECTING)
-        while True:
+        # Ends when stop() has let go of this task, even if a cancel was swallowed on
+        # the way (asyncio.wait_for can lose one when its inner future just finished).
+        while self._task is asyncio.current_task():
             source = self._source_factory()
             self._source = source
             self._new_connection = True
+            self._source_losses = 0
+            # The camera kept encoding while we were away: what it sends next refers
+            # to pictures no viewer has. Hold everything until an IDR.
+            self._continuity.interrupt()
+            self._gop.clear()  # what was cached is not the camera's current picture
+            self._attempt_started = self._clock()
+            self._wake.clear()
             frames_before = self.frames_received
             try:
                 await source.run(self._on_unit)
@@ -345,9 +383,34 @@ class CameraHub:
             self._set_state(self._failure_state())
             delay = min(backoff, self._backoff_cap()) * random.uniform(0.8, 1.2)
             log.warning("camera %s: %s; retrying in %.1f s", self.name, self.error, delay)
-            await asyncio.sleep(delay)
+            await self._back_off(delay, source)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
             self.reconnects += 1
+
+    async def _back_off(self, delay: float, source: Source) -> None:
+        """Wait `delay` before the next attempt, less if someone asks for the camera
+        (wake()) or the camera is seen coming back (its port accepts connections again
+        after refusing them or not answering)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        probe = getattr(source, "probe", None)
+        # Down if the failed attempt could not even connect; a camera that answered and
+        # failed otherwise (e.g. a wrong password) is retried on schedule, not per probe.
+        was_down = not getattr(source, "connected", True)
+        while (left := deadline - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(left, PROBE_INTERVAL_S))
+            if self._wake.is_set():
+                # Not sooner than WAKE_MIN_INTERVAL_S after the previous attempt.
+                rest = self._attempt_started + WAKE_MIN_INTERVAL_S - self._clock()
+                await asyncio.sleep(max(0.0, min(rest, deadline - loop.time())))
+                return
+            if probe is not None and loop.time() < deadline:
+                up = await probe()
+                if up and was_down:
+                    log.info("camera %s: reachable again, retrying now", self.name)
+                    return
+                was_down = not up
 
     def _backoff_cap(self) -> float:
         """While someone is watching, retry often so video is back within seconds of the
@@ -371,9 +434,12 @@ class CameraHub:
         self.frames_received += 1
         self.keyframes_received += unit.keyframe
         self._rate.add(self._clock(), unit.size)
+        if not self._continuous(unit):
+            return
         self._gop.add(unit)
         if unit.keyframe:
             self._keyframe_asked_at = None
+            self.last_keyframe = unit
         if unit.keyframe and self._keyframe_waiters:
             waiters, self._keyframe_waiters = self._keyframe_waiters, []
             for waiter in waiters:
@@ -387,6 +453,24 @@ class CameraHub:
             self._live_event.set()
         for sub in self._subscriptions:
             sub.push(unit)
+
+    def _continuous(self, unit: AccessUnit) -> bool:
+        """False for a picture that refers to pictures lost upstream: no viewer, no
+        cache and no snapshot gets it. The first loss of a run asks for an IDR."""
+        losses = getattr(self._source, "discontinuities", 0)
+        if losses != self._source_losses:
+            self._source_losses = losses
+            if self._continuity.interrupt():
+                self._on_discontinuity("pictures lost on the way from the camera")
+        admission = self._continuity.admit(unit)
+        if admission is Admission.BREAK:
+            self._on_discontinuity("a gap in the camera's frame numbers")
+        return admission is Admission.PASS
+
+    def _on_discontinuity(self, why: str) -> None:
+        log.info("camera %s: %s; holding the picture until the next keyframe", self.name, why)
+        self._gop.clear()  # restarts with the IDR that ends the hold
+        self.request_keyframe()
 
     def _rebase(self, unit: AccessUnit) -> AccessUnit:
         """Keep one continuous timeline across reconnects (a new RTSP session starts
@@ -438,5 +522,19 @@ class CameraHub:
             "dropped_frames": self.dropped_frames,
             "reconnects": self.reconnects,
             "limit_drops": self.limit_drops + self._gop.overflows,
+            "discontinuities": self.discontinuities,
             "source": self.description,
         }
+
+
+async def _cancel_bounded(task: asyncio.Task[None], what: str) -> None:
+    """Cancel `task` and wait for it, cancelling again (a cancel can be swallowed) and
+    giving up with an error after a few rounds rather than hang a shutdown."""
+    for _ in range(3):
+        task.cancel()
+        await asyncio.wait([task], timeout=STOP_TIMEOUT_S)
+        if task.done():
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s: failed while stopping", what, exc_info=task.exception())
+            return
+    log.error("%s: did not stop within %g s; left behind", what, 3 * STOP_TIMEOUT_S)

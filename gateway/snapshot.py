@@ -84,6 +84,20 @@ class Snapshotter:
             self._cached = (unit, snapshot)
             return snapshot
 
+    async def latest(self) -> Snapshot:
+        """The newest picture the gateway has, at once, even of an idle camera (a tile's
+        poster while its video starts); take() when it never had one."""
+        unit = self.hub.last_keyframe
+        if unit is None:
+            return await self.take()
+        async with self._lock:
+            if self._cached is not None and self._cached[0] is unit:
+                return self._cached[1]
+            snapshot = await asyncio.to_thread(keyframe_to_jpeg, unit)
+            self.decodes += 1
+            self._cached = (unit, snapshot)
+            return snapshot
+
     def _no_picture_reason(self, timeout: float) -> str:
         if self.hub.state is not CameraState.LIVE and self.hub.error:
             return f"camera {self.hub.name} is {self.hub.state.value}: {self.hub.error}"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gateway.media.accessunit import AccessUnit
+from gateway.pacing import BurstPacer, shared_pacer
 
 # ~2 s of live video at 30 fps: enough to ride out a hiccup, small enough that a stuck
 # viewer skips ahead rather than watching the past.
@@ -43,12 +44,14 @@ class Subscription:
         on_first_get: Callable[[Subscription], None] = lambda _s: None,
         live_limit: int = DEFAULT_LIVE_LIMIT,
         live_limit_bytes: int = DEFAULT_LIVE_LIMIT_BYTES,
+        pacer: BurstPacer | None = None,
     ) -> None:
         self._gop_snapshot = gop_snapshot
         self._on_first_get = on_first_get
         self._live_limit = live_limit
         self._live_limit_bytes = live_limit_bytes
         self._live_bytes = 0
+        self._pacer = pacer or shared_pacer()  # the cached GOP is paced, live frames not
         self._burst: deque[OutputFrame] = deque()
         self._live: deque[OutputFrame] = deque()
         self._wakeup = asyncio.Event()
@@ -106,6 +109,10 @@ class Subscription:
                 frame = queue.popleft()
                 if queue is self._live:
                     self._live_bytes -= frame.unit.size
+                if queue is self._burst:
+                    await self._pacer.take(frame.unit.size)
+                    if self._closed:
+                        raise SubscriptionClosed
                 self.delivered += 1
                 if self._burst or self._live:
                     # More queued (a join burst, a slow viewer): yield to the event loop

@@ -65,6 +65,8 @@ class RtspServerFactory(Protocol):
         port: int = 0,
         session_timeout_s: int | None = None,
         auth_method: str = "digest",
+        keep_encoding: bool = False,
+        udp_ports: tuple[int, int] | None = None,
     ) -> Awaitable[RtspServer]: ...
 
 
@@ -73,7 +75,8 @@ async def rtsp_server(netns: NetNamespace | None) -> AsyncIterator[RtspServerFac
     """`server = await rtsp_server({"/cam": testsrc_h264()}, user=None, password=None)`.
 
     Keyword options: shared (one pipeline for all clients), port (0 = any; restarts keep
-    it), session_timeout_s (UDP clients only), auth_method ("digest" or "basic")."""
+    it), session_timeout_s (UDP clients only), auth_method ("digest" or "basic"),
+    keep_encoding (PLAY never restarts a shared media), udp_ports (server RTP port range)."""
     prereq.require_rtsp_server()
     servers: list[RtspServer] = []
 
@@ -86,6 +89,8 @@ async def rtsp_server(netns: NetNamespace | None) -> AsyncIterator[RtspServerFac
         port: int = 0,
         session_timeout_s: int | None = None,
         auth_method: str = "digest",
+        keep_encoding: bool = False,
+        udp_ports: tuple[int, int] | None = None,
     ) -> RtspServer:
         server = RtspServer(
             mounts,
@@ -95,6 +100,8 @@ async def rtsp_server(netns: NetNamespace | None) -> AsyncIterator[RtspServerFac
             port=port,
             session_timeout_s=session_timeout_s,
             auth_method=auth_method,
+            keep_encoding=keep_encoding,
+            udp_ports=udp_ports,
         )
         servers.append(server)
         await server.start()

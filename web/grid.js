@@ -54,7 +54,8 @@ function buildChrome({ headingTag = 'span', badgeInLabel = true } = {}) {
   parts.cover.append(icon('camera'), parts.coverText);
   parts.badge.append(el('span', 'dot'), parts.badgeText);
   parts.viewers.append(icon('eye'), parts.viewerCount);
-  parts.warning.append(icon('alert'), Object.assign(el('span'), { textContent: 'warning' }));
+  parts.warningText = Object.assign(el('span'), { textContent: 'warning' });
+  parts.warning.append(icon('alert'), parts.warningText);
   return parts;
 }
 
@@ -71,6 +72,8 @@ function renderChrome(parts, model) {
   parts.viewers.hidden = camera.viewers == null;
   parts.warning.hidden = !camera.warning; // e.g. the camera sends B-frames
   parts.warning.title = camera.warning || '';
+  // Said plainly on the tile: B-frames make browsers show ~1 picture a second.
+  setText(parts.warningText, /B-frames/.test(camera.warning || '') ? 'Switch off B-frames in the camera' : 'warning');
   parts.warning.setAttribute('aria-label', `Warning: ${camera.warning || ''}`);
 
   let cover = null;
@@ -106,6 +109,16 @@ class Tile {
     this.video = el('video', 'cam-video', { 'data-camera': camera.name, playsinline: '', 'aria-hidden': 'true' });
     Object.assign(this.video, { autoplay: true, muted: true, playsInline: true, disablePictureInPicture: true });
     this.media = el('div', 'media');
+    // The camera's latest snapshot, shown at once while the video starts (the gateway keeps
+    // the last keyframe of an idle camera); hidden once the video plays.
+    this.poster = el('img', 'poster', { alt: '', 'aria-hidden': 'true', 'data-camera': camera.name });
+    this.poster.hidden = true;
+    this.poster.addEventListener('load', () => {
+      this.poster.hidden = false;
+      this.media.classList.add('has-poster');
+    });
+    this.video.addEventListener('playing', () => this.media.classList.add('playing'));
+    this.poster.src = `/api/cameras/${encodeURIComponent(camera.name)}/snapshot.jpg?cached=1`;
     this.parts = buildChrome();
     const { cover, badge, viewers, warning, name, meta, stats } = this.parts;
     const top = el('div', 'tile-top');
@@ -121,7 +134,7 @@ class Tile {
     top.append(badge, topRight);
     const bottom = el('div', 'tile-bottom');
     bottom.append(name, meta);
-    this.media.append(this.video, cover);
+    this.media.append(this.video, this.poster, cover);
     this.ptzOpen = false;
     this.pad = null; // the compact PTZ pad, made on first use
     this.element.append(this.media, this.openButton, top, stats, bottom);

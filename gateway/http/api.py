@@ -58,6 +58,7 @@ async def get_camera(request: web.Request) -> web.Response:
     hub = request.app[HUBS].get(request.match_info["camera"])
     if hub is None:
         return error_response(404, "unknown camera")
+    hub.wake()  # someone asks about this camera: a retry backoff is cut short
     return web.json_response(camera_json(request, hub))
 
 

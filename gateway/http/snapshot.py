@@ -16,7 +16,9 @@ async def snapshot_jpeg(request: web.Request) -> web.StreamResponse:
     if snapshotter is None:
         return error_response(404, "unknown camera")
     try:
-        snapshot = await snapshotter.take()
+        # ?cached=1: the newest picture at hand, however old (a poster), without waiting
+        cached = request.query.get("cached") == "1"
+        snapshot = await (snapshotter.latest() if cached else snapshotter.take())
     except SnapshotError as exc:
         return error_response(503, str(exc), **{"Retry-After": "5"})
     return web.Response(

@@ -7,7 +7,7 @@ units are, which ones are parameter sets and keyframes, and the stream facts in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.media.limits import picture_size_problem
 
@@ -193,6 +193,10 @@ class SpsInfo:
     height: int
     frame_rate: float | None  # from VUI timing info; None when absent
     max_num_reorder_frames: int | None  # from VUI bitstream_restriction; None when absent
+    # What reading a slice's frame_num needs (7.4.2.1.1); not part of equality.
+    log2_max_frame_num: int = field(default=4, compare=False)
+    gaps_in_frame_num_allowed: bool = field(default=False, compare=False)
+    separate_colour_plane: bool = field(default=False, compare=False)
 
     @property
     def profile_level_id(self) -> str:
@@ -252,7 +256,7 @@ def parse_sps(nal: bytes) -> SpsInfo:
                 if r.read_flag():
                     _skip_scaling_list(r, 16 if i < 6 else 64)
 
-    _ue_max(r, 12, "log2_max_frame_num_minus4")
+    log2_max_frame_num = _ue_max(r, 12, "log2_max_frame_num_minus4") + 4
     poc_type = _ue_max(r, 2, "pic_order_cnt_type")
     if poc_type == 0:
         _ue_max(r, 12, "log2_max_pic_order_cnt_lsb_minus4")
@@ -263,7 +267,7 @@ def parse_sps(nal: bytes) -> SpsInfo:
         for _ in range(_ue_max(r, 255, "num_ref_frames_in_pic_order_cnt_cycle")):
             r.read_se()  # offset_for_ref_frame
     r.read_ue()  # max_num_ref_frames
-    r.skip_bits(1)  # gaps_in_frame_num_value_allowed_flag
+    gaps_allowed = r.read_flag()  # gaps_in_frame_num_value_allowed_flag
     width_mbs = _ue_max(r, _MAX_MBS_PER_SIDE - 1, "pic_width_in_mbs_minus1") + 1
     height_map_units = _ue_max(r, _MAX_MBS_PER_SIDE - 1, "pic_height_in_map_units_minus1") + 1
     frame_mbs_only = r.read_flag()
@@ -303,6 +307,9 @@ def parse_sps(nal: bytes) -> SpsInfo:
         height=height,
         frame_rate=frame_rate,
         max_num_reorder_frames=reorder,
+        log2_max_frame_num=log2_max_frame_num,
+        gaps_in_frame_num_allowed=gaps_allowed,
+        separate_colour_plane=separate_colour_plane,
     )
 
 
@@ -430,6 +437,26 @@ def slice_pps_id(nal: bytes) -> int | None:
     if fields is None or fields[2] > 255:
         return None
     return fields[2]
+
+
+def slice_frame_num(nal: bytes, sps: SpsInfo) -> int | None:
+    """frame_num of a slice NAL coded with `sps`; None if not a parsable slice."""
+    if nal_type(nal) not in (NAL_SLICE, NAL_IDR):
+        return None
+    try:
+        r = BitReader(remove_emulation_prevention(nal[1:48]))
+        for _ in range(3):  # first_mb_in_slice, slice_type, pic_parameter_set_id
+            r.read_ue()
+        if sps.separate_colour_plane:
+            r.skip_bits(2)  # colour_plane_id
+        return r.read_bits(sps.log2_max_frame_num)
+    except ValueError:
+        return None
+
+
+def nal_ref_idc(nal: bytes) -> int:
+    """0 for a picture no other picture refers to (droppable), else 1-3."""
+    return (nal[0] >> 5) & 3 if nal else 0
 
 
 def _sei_number(value: int) -> bytes:

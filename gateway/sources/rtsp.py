@@ -48,6 +48,7 @@ log = logging.getLogger("camgate.rtsp")
 
 MAX_REDIRECTS = 3
 DEFAULT_SESSION_TIMEOUT_S = 60.0  # RFC 2326 12.37, when the Session header names none
+PROBE_TIMEOUT_S = 1.0
 TEARDOWN_TIMEOUT_S = 2.0  # a loaded camera answers slowly; only a dead one costs this
 RTCP_INTERVAL_S = 5.0
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
@@ -371,7 +372,12 @@ class _UdpMedia:
 
 
 class RtspSource:
-    """An RTSP camera. Stats for the API: packets_received, packets_lost, bytes_received."""
+    """An RTSP camera. Stats for the API: packets_received, packets_lost, bytes_received.
+
+    `discontinuities` counts the times packets were lost (or the camera restarted its
+    RTP stream): the pictures that follow refer to what was lost, and the hub holds
+    them back until the next IDR.
+    """
 
     def __init__(
         self,
@@ -393,6 +399,8 @@ class RtspSource:
         self.packets_received = 0
         self.packets_lost = 0
         self.bytes_received = 0
+        self.discontinuities = 0
+        self.connected = False  # the camera accepted a TCP connection (the probe's baseline)
         self._own_ssrc = int.from_bytes(os.urandom(4), "big")
         self._keepalive_method = "OPTIONS"  # GET_PARAMETER where OPTIONS lists it
         self._aggregate_uri = ""
@@ -400,6 +408,22 @@ class RtspSource:
 
     def request_keyframe(self) -> bool:
         return False  # RTSP has no standard way to ask a camera for an IDR
+
+    async def probe(self) -> bool:
+        """True if the camera's RTSP port accepts a TCP connection now (no RTSP is
+        spoken): cheap enough to ask every second while waiting to retry."""
+        if self._url is None:
+            return False
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(self._url.host, self._url.port), PROBE_TIMEOUT_S
+            )
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), PROBE_TIMEOUT_S)
+        return True
 
     async def run(self, emit: Emit) -> None:
         try:
@@ -449,6 +473,7 @@ class RtspSource:
             # the errno's own text ("Connection refused") is what a user needs.
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise SourceError(f"cannot connect to {url.netloc}: {reason}") from None
+        self.connected = True
         auth = Authenticator(url.username, url.password or "") if url.username else None
         return _Control(reader, writer, auth, self.timeout, self._on_frame)
 
@@ -704,6 +729,7 @@ class RtspSource:
         return True
 
     def _lost_sync(self) -> None:
+        self.discontinuities += 1
         self._depacketizer.reset()
         self._assembler.mark_loss()
 

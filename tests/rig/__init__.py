@@ -3,7 +3,10 @@ tests/integration/test_rig.py.
 
 - netns.py        every non-unit test runs in its own network namespace (only `lo`)
 - rtsp_server.py  GStreamer RTSP camera, run by Debian's /usr/bin/python3 (not the venv)
-- rtsp.py         RtspServer: start/stop/restart it, status(), wait_for(), url()
+- rtsp.py         RtspServer: start/stop/restart it, status(), wait_for(), url();
+                  RtspPlayer: a second client that keeps a shared media playing
+- process.py      bounded subprocess teardown (SIGTERM, SIGKILL, pipe readers)
+- whep_receiver.py  a WHEP viewer in its own process (python -m), prints JSON
 - hostile_camera.py  a malicious RTSP camera (the attack suite): huge pictures, endless
                   FU-A, giant SDP and headers, absurd SPS, silence, floods
 - streams.py      testsrc_h264(): launch strings for camera quirks (slices, SDP-only

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 from tests.rig.certs import ServerCertificate
 from tests.rig.net import free_port, wait_port
+from tests.rig.process import stop_process
 
 READY_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
@@ -100,13 +99,7 @@ class Mosquitto:
         proc, self._proc = self._proc, None
         if proc is None or proc.returncode is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await stop_process(proc, STOP_TIMEOUT_S)
 
 
 def _die_with_parent() -> list[str]:

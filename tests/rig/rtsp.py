@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import json
-import signal
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -14,11 +12,13 @@ from typing import Any
 from urllib.parse import quote
 
 from tests.rig.prereq import SYSTEM_PYTHON
+from tests.rig.process import finish_tasks, stop_process
 
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 READY_TIMEOUT_S = 30.0  # first GStreamer start on a cold, busy 2-core machine is slow
 STATUS_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
+READER_TIMEOUT_S = 5.0  # pipes a stray grandchild could hold open
 
 Status = dict[str, Any]
 
@@ -40,6 +40,8 @@ class RtspServer:
         port: int = 0,
         session_timeout_s: int | None = None,
         auth_method: str = "digest",
+        keep_encoding: bool = False,
+        udp_ports: tuple[int, int] | None = None,
     ) -> None:
         if not mounts:
             raise ValueError("at least one mount is needed")
@@ -50,6 +52,8 @@ class RtspServer:
         self.port = port
         self.session_timeout_s = session_timeout_s
         self.auth_method = auth_method
+        self.keep_encoding = keep_encoding  # PLAY never restarts a shared media: see rtsp_server.py
+        self.udp_ports = udp_ports
         self.events: list[dict[str, Any]] = []
         self.clients_connected_total = 0
         self._proc: asyncio.subprocess.Process | None = None
@@ -79,6 +83,10 @@ class RtspServer:
             cmd += ["--auth-method", self.auth_method]
         if self.session_timeout_s is not None:
             cmd += ["--session-timeout", str(self.session_timeout_s)]
+        if self.keep_encoding:
+            cmd.append("--keep-encoding")
+        if self.udp_ports is not None:
+            cmd += ["--udp-ports", f"{self.udp_ports[0]}-{self.udp_ports[1]}"]
         return cmd
 
     async def start(self) -> None:
@@ -105,23 +113,14 @@ class RtspServer:
             raise RtspServerError(f"RTSP server did not start: {exc}{self._stderr()}") from exc
 
     async def stop(self) -> None:
-        """SIGTERM (SIGKILL if it hangs) and wait; a no-op when not running."""
+        """SIGTERM (SIGKILL if it hangs) and wait, every step bounded; a no-op when not
+        running."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        if proc.stdin is not None:
-            proc.stdin.close()
-        for reader in self._readers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await stop_process(proc, STOP_TIMEOUT_S)
+        readers, self._readers = self._readers, []
+        await finish_tasks(readers, READER_TIMEOUT_S)
 
     async def status(self) -> Status:
         """{"sessions": sessions in the server's pool, "clients": open RTSP connections}."""
@@ -184,3 +183,28 @@ class RtspServer:
 
 def _mount_path(mount: str) -> str:
     return mount if mount.startswith("/") else f"/{mount}"
+
+
+class RtspPlayer:
+    """An independent RTSP client (GStreamer's rtspsrc, RTP over TCP) that keeps a
+    camera's shared media playing, as a camera's other viewers (an NVR) would: the
+    encoder then never restarts when camgate's connection drops."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> RtspPlayer:
+        self._proc = await asyncio.create_subprocess_exec(
+            "gst-launch-1.0", "-q", "rtspsrc", f"location={self.url}", "protocols=tcp",
+            "latency=0", "!", "fakesink", "sync=false",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        return self
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            await stop_process(proc, STOP_TIMEOUT_S)

@@ -15,7 +15,15 @@ It exits cleanly on SIGTERM, SIGINT or end of stdin.
 
     rtsp_server.py --port 0 --mount '/cam=( videotestsrc is-live=true ! x264enc ! \
         rtph264pay name=pay0 pt=96 )' [--no-shared] [--user U --password P] \
-        [--auth-method digest|basic] [--session-timeout S]
+        [--auth-method digest|basic] [--session-timeout S] [--keep-encoding] \
+        [--udp-ports MIN-MAX]
+
+--keep-encoding: behave like a real camera, whose encoder runs on whoever connects: PLAY's
+    Range header is dropped (GStreamer would seek a shared media, restarting the encoder)
+    and so are the force-key-unit requests GStreamer sends upstream for a joining client.
+    With a second client kept connected, a client that reconnects lands mid-GOP.
+--udp-ports: the server's RTP/RTCP ports for UDP clients come from this range (so a test
+    can single out the camera's packets, e.g. for tc netem).
 """
 
 from __future__ import annotations
@@ -61,6 +69,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--password")
     parser.add_argument("--auth-method", choices=("digest", "basic"), default="digest")
     parser.add_argument("--session-timeout", type=int, default=DEFAULT_SESSION_TIMEOUT_S)
+    parser.add_argument("--keep-encoding", action="store_true")
+    parser.add_argument("--udp-ports", metavar="MIN-MAX")
     args = parser.parse_args(argv)
     if not args.mount:
         parser.error("at least one --mount PATH=LAUNCH is needed")
@@ -101,6 +111,23 @@ def check_launch(launch: str) -> None:
         raise SystemExit(1) from exc
 
 
+def drop_force_key_unit(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+    event = info.get_event()
+    structure = event.get_structure() if event is not None else None
+    if structure is not None and structure.get_name() == "GstForceKeyUnit":
+        return Gst.PadProbeReturn.DROP
+    return Gst.PadProbeReturn.OK
+
+
+def answer_not_seekable(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+    # A seekable media is seeked (flushed, the encoder restarted) when a client plays it.
+    # Answered unchanged, a SEEKING query says "not seekable".
+    query = info.get_query()
+    if query is not None and query.type == Gst.QueryType.SEEKING:
+        return Gst.PadProbeReturn.HANDLED
+    return Gst.PadProbeReturn.OK
+
+
 class CameraServer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -129,6 +156,13 @@ class CameraServer:
         factory.set_shared(self.args.shared)
         if self.args.user is not None:
             factory.set_permissions(make_permissions())
+        if self.args.keep_encoding:
+            factory.connect("media-configure", self.on_media_configure)
+        if self.args.udp_ports:
+            low, _, high = self.args.udp_ports.partition("-")
+            pool = GstRtspServer.RTSPAddressPool()
+            pool.add_range("127.0.0.1", "127.0.0.1", int(low), int(high), 0)
+            factory.set_address_pool(pool)
         return factory
 
     def on_client_connected(
@@ -138,6 +172,25 @@ class CameraServer:
         emit("client-connected")
         client.connect("closed", self.on_client_closed)
         client.connect("new-session", self.on_new_session)
+        if self.args.keep_encoding:
+            client.connect("pre-play-request", self.on_pre_play)
+
+    @staticmethod
+    def on_media_configure(
+        _factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia
+    ) -> None:
+        payloader = media.get_element().get_by_name("pay0")
+        if payloader is not None:
+            pad = payloader.get_static_pad("sink")
+            pad.add_probe(Gst.PadProbeType.EVENT_UPSTREAM, drop_force_key_unit)
+            pad.add_probe(Gst.PadProbeType.QUERY_UPSTREAM, answer_not_seekable)
+
+    @staticmethod
+    def on_pre_play(
+        _client: GstRtspServer.RTSPClient, context: GstRtspServer.RTSPContext
+    ) -> GstRtsp.RTSPStatusCode:
+        context.request.remove_header(GstRtsp.RTSPHeaderField.RANGE, -1)
+        return GstRtsp.RTSPStatusCode.OK
 
     def on_client_closed(self, client: GstRtspServer.RTSPClient) -> None:
         self.clients -= 1

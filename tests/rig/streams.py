@@ -30,6 +30,7 @@ def testsrc_h264(
     bitrate_kbps: int | None = None,
     aggregate_mode: str | None = None,
     overlay: bool = True,
+    rtp_loss: float = 0.0,
 ) -> str:
     """A live test pattern, x264-encoded and RTP-payloaded as `pay0`.
 
@@ -45,6 +46,8 @@ def testsrc_h264(
         before IDRs).
     Every picture starts with an access unit delimiter (NAL 9), as many cameras' do.
     extra_x264: more x264 options, "key=value:key=value" (x264enc option-string).
+    rtp_loss: drop this fraction of the RTP packets at random after payloading (sequence
+        numbers already assigned), as a lossy network would: the kernel here has no netem.
     overlay: burn the running time into the picture (timeoverlay, from the pango plugin
         in gstreamer1.0-x), so screenshots prove the picture moves; left out when missing.
     """
@@ -75,6 +78,10 @@ def testsrc_h264(
     payloader = f"rtph264pay name=pay0 pt=96 config-interval={config_interval}"
     if aggregate_mode is not None:
         payloader += f" aggregate-mode={aggregate_mode}"
+    if rtp_loss:
+        # gst-rtsp-server streams from the element named pay0: the lossy link is that.
+        payloader = payloader.replace("name=pay0", "name=h264pay")
+        payloader += f" ! identity name=pay0 drop-probability={rtp_loss}"
     return f"( {source} ! {encoder} ! {caps} ! {payloader} )"
 
 

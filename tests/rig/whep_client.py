@@ -39,6 +39,7 @@ from yarl import URL
 from tests.rig.ice import loopback_candidates
 
 START_TIMEOUT_S = 20.0
+CLOSE_TIMEOUT_S = 10.0  # teardown is bounded: a dead gateway must not hang a test
 _ARRIVALS_KEPT = 256
 IDR = 5
 
@@ -51,6 +52,15 @@ class FrameRecord:
     height: int | None = None
     keyframe: bool | None = None  # decode=False only: contains an IDR slice
     size: int | None = None  # decode=False only: Annex-B bytes
+
+
+@dataclass(frozen=True)
+class EncodedRecord:
+    """A frame as the receiver's jitter buffer released it (keep_encoded=True)."""
+
+    at: float
+    rtp_timestamp: int
+    data: bytes  # Annex-B, as depacketized
 
 
 class WhepError(RuntimeError):
@@ -95,6 +105,7 @@ class WhepViewer:
         loopback_only: bool = True,
         http: aiohttp.ClientSession | None = None,
         ptz: bool = False,
+        keep_encoded: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.camera = camera
@@ -104,6 +115,9 @@ class WhepViewer:
         self.location: str | None = None
         self.answer_sdp: str | None = None
         self.frames: list[FrameRecord] = []
+        # keep_encoded=True: every frame's bytes, before the decoder (RTP-level checks)
+        self.keep_encoded = keep_encoded
+        self.encoded: list[EncodedRecord] = []
         self.started_at: float | None = None
         self.rtp_packets = 0
         self.marker_packets = 0
@@ -155,6 +169,8 @@ class WhepViewer:
         self._hook_rtp(transceiver.receiver)
         if not self.decode:
             self._hook_decoder_queue(transceiver.receiver)
+        elif self.keep_encoded:
+            self._hook_jitter_buffer(transceiver.receiver)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._progress.set)
         if self._ptz_wanted:
@@ -172,11 +188,13 @@ class WhepViewer:
             with contextlib.suppress(asyncio.CancelledError, MediaStreamError):
                 await self._reader
         if self.location is not None:
-            with contextlib.suppress(aiohttp.ClientError, OSError):
-                async with self._session().delete(self.location) as response:
+            with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
+                timeout = aiohttp.ClientTimeout(total=CLOSE_TIMEOUT_S)
+                async with self._session().delete(self.location, timeout=timeout) as response:
                     await response.read()
             self.location = None
-        await self.pc.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.pc.close(), CLOSE_TIMEOUT_S)
         if self._own_http and self._http is not None:
             await self._http.close()
             self._http = None
@@ -372,6 +390,19 @@ class WhepViewer:
             return pli_flag, frame
 
         jitter_buffer.add = add_and_tag
+
+    def _hook_jitter_buffer(self, receiver: RTCRtpReceiver) -> None:
+        jitter_buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+        jitter_add = jitter_buffer.add
+
+        def add_and_keep(packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+            pli_flag, frame = jitter_add(packet)
+            if frame is not None:  # whole frame, still on its RTP timestamp
+                record = EncodedRecord(time.monotonic(), frame.timestamp, bytes(frame.data))
+                self.encoded.append(record)
+            return pli_flag, frame
+
+        jitter_buffer.add = add_and_keep
 
     def _hook_rtp(self, receiver: RTCRtpReceiver) -> None:
         """Count packets and note when each RTP timestamp's last packet arrived."""
