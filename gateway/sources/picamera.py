@@ -32,7 +32,8 @@ INSTALL_HINT = (
     "install.sh does both)"
 )
 STALL_TIMEOUT_S = 5.0  # no frame for this long: the camera is gone (unplugged, crashed)
-DEVICE_MODEL = Path("/proc/device-tree/model")
+# /proc/device-tree links here; the unit's ProcSubset=pid hides /proc/device-tree.
+DEVICE_MODEL = Path("/sys/firmware/devicetree/base/model")
 
 
 def import_picamera2() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType]:
