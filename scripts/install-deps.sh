@@ -31,6 +31,7 @@ TEST_APT_PACKAGES=(
     iproute2                      # ip netns: one network namespace per test
     shellcheck                    # the Pi install and image scripts
     systemd                       # systemd-analyze verify for the Pi units
+    mmdebstrap                    # a throwaway Debian root for the installer tests
 )
 # The Pi image build and its QEMU boot test (`make image-test`, images/).
 IMAGE_APT_PACKAGES=(
