@@ -31,6 +31,7 @@ TEST_APT_PACKAGES=(
     iproute2                      # ip netns: one network namespace per test
     shellcheck                    # the Pi install and image scripts
     systemd                       # systemd-analyze verify for the Pi units
+    device-tree-compiler          # dtc: device trees for the Pi boot check's test
 )
 # The Pi image build and its QEMU boot test (`make image-test`, images/).
 IMAGE_APT_PACKAGES=(
