@@ -77,12 +77,7 @@ class Snapshotter:
                     unit = await self.hub.keyframe(timeout)
                 except TimeoutError:
                     raise SnapshotError(self._no_picture_reason(timeout)) from None
-            if self._cached is not None and self._cached[0] is unit:
-                return self._cached[1]
-            snapshot = await asyncio.to_thread(keyframe_to_jpeg, unit)
-            self.decodes += 1
-            self._cached = (unit, snapshot)
-            return snapshot
+            return await self._jpeg_of(unit)
 
     async def latest(self) -> Snapshot:
         """The newest picture the gateway has, at once, even of an idle camera (a tile's
@@ -91,12 +86,16 @@ class Snapshotter:
         if unit is None:
             return await self.take()
         async with self._lock:
-            if self._cached is not None and self._cached[0] is unit:
-                return self._cached[1]
-            snapshot = await asyncio.to_thread(keyframe_to_jpeg, unit)
-            self.decodes += 1
-            self._cached = (unit, snapshot)
-            return snapshot
+            return await self._jpeg_of(unit)
+
+    async def _jpeg_of(self, unit: AccessUnit) -> Snapshot:
+        """One decode per keyframe, shared by everyone asking (the caller holds the lock)."""
+        if self._cached is not None and self._cached[0] is unit:
+            return self._cached[1]
+        snapshot = await asyncio.to_thread(keyframe_to_jpeg, unit)
+        self.decodes += 1
+        self._cached = (unit, snapshot)
+        return snapshot
 
     def _no_picture_reason(self, timeout: float) -> str:
         if self.hub.state is not CameraState.LIVE and self.hub.error:
