@@ -100,7 +100,13 @@ async def test_concurrent_guesses_from_one_client_hash_at_most_five(
         return real_verify(password, encoded)
 
     monkeypatch.setattr(service, "verify_password", counting_verify)
-    gw = await camgate(start_gateway, admin_password=ADMIN_PASSWORD)
+    # The connection guard alone would cap one address at 64 connections: lift it so all
+    # 200 guesses reach the sign-in limiter at once, which is what this test is about.
+    gw = await start_gateway(
+        cameras=CAMERAS,
+        auth={"enabled": True, "admin_password": ADMIN_PASSWORD},
+        client_limits={"http_connections": 512, "http_connections_per_address": 512},
+    )
     async with client_from("127.0.0.1") as http:
         statuses = await asyncio.gather(
             *(sign_in(http, gw, "admin", f"guess {i}") for i in range(200))
