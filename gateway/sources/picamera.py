@@ -42,7 +42,8 @@ INSTALL_HINT = (
 )
 STALL_TIMEOUT_S = 5.0  # no frame for this long: the camera is gone (unplugged, crashed)
 STOP_TIMEOUT_S = 10.0  # picamera2's stop waits on its camera thread: never wait forever
-DEVICE_MODEL = Path("/proc/device-tree/model")
+# /proc/device-tree links here; the unit's ProcSubset=pid hides /proc/device-tree.
+DEVICE_MODEL = Path("/sys/firmware/devicetree/base/model")
 
 
 def import_picamera2() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType]:
