@@ -20,7 +20,7 @@ done
 
 if [[ -z $ROOT ]] && [[ -d /run/systemd/system ]]; then
     systemctl disable --now camgate.service camgate-firstboot.service \
-        camgate-boot-report.service 2>/dev/null || true
+        camgate-update.service camgate-boot-report.service 2>/dev/null || true
 fi
 rm -f "$ROOT/etc/systemd/system/camgate.service" \
     "$ROOT/etc/systemd/system/camgate-firstboot.service" \
@@ -28,14 +28,17 @@ rm -f "$ROOT/etc/systemd/system/camgate.service" \
     "$ROOT/etc/systemd/system/multi-user.target.wants/camgate-firstboot.service" \
     "$ROOT/etc/systemd/system/camgate-boot-report.service" \
     "$ROOT/etc/systemd/system/multi-user.target.wants/camgate-boot-report.service" \
+    "$ROOT/etc/systemd/system/camgate-update.service" \
+    "$ROOT/etc/systemd/system/multi-user.target.wants/camgate-update.service" \
     "$ROOT/usr/local/sbin/camgate-firstboot" \
+    "$ROOT/usr/local/sbin/camgate-update" \
     "$ROOT/etc/avahi/services/camgate.service"
-rm -rf "$ROOT/opt/camgate"
+rm -rf "$ROOT/opt/camgate" "$ROOT/opt/camgate-releases"
 if grep -q '^camgate:' "$ROOT/etc/passwd" 2>/dev/null; then
     userdel ${ROOT:+--root "$ROOT"} camgate
 fi
 if [[ $PURGE -eq 1 ]]; then
     rm -rf "$ROOT/etc/camgate" "$ROOT/var/lib/camgate"
 fi
-[[ -z $ROOT ]] && [[ -d /run/systemd/system ]] && systemctl daemon-reload
+if [[ -z $ROOT ]] && [[ -d /run/systemd/system ]]; then systemctl daemon-reload; fi
 echo "uninstall.sh: camgate removed$([[ $PURGE -eq 1 ]] && echo ", with its config and state")"
