@@ -32,6 +32,7 @@ TEST_APT_PACKAGES=(
     shellcheck                    # the Pi install and image scripts
     systemd                       # systemd-analyze verify for the Pi units
     libcap-dev                    # python-prctl (a picamera2 dependency) builds against it
+    mmdebstrap                    # a throwaway Debian root for the installer tests
 )
 # The Pi image build and its QEMU boot test (`make image-test`, images/).
 IMAGE_APT_PACKAGES=(
