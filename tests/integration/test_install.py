@@ -79,6 +79,11 @@ def test_app_layer_installs_upgrades_and_uninstalls(target: Path) -> None:
     wants = target / "etc/systemd/system/multi-user.target.wants"
     assert os.readlink(wants / "camgate.service") == "/etc/systemd/system/camgate.service"
     assert (target / "usr/local/sbin/camgate-firstboot").stat().st_mode & 0o111
+    assert (target / "usr/local/sbin/camgate-update").stat().st_mode & 0o111
+    assert (
+        os.readlink(wants / "camgate-update.service")
+        == "/etc/systemd/system/camgate-update.service"
+    )
     assert (target / "etc/avahi/services/camgate.service").is_file()
 
     # The shipped default config is valid.
@@ -104,6 +109,7 @@ def test_app_layer_installs_upgrades_and_uninstalls(target: Path) -> None:
             f"--root={target}",
             "/etc/systemd/system/camgate.service",
             "/etc/systemd/system/camgate-firstboot.service",
+            "/etc/systemd/system/camgate-update.service",
         )
         assert verify.returncode == 0, verify.stdout + verify.stderr
     else:
@@ -119,6 +125,36 @@ def test_app_layer_installs_upgrades_and_uninstalls(target: Path) -> None:
     run(SETUP, "--root", target, "--skip-python")
     assert run(DEPLOY / "uninstall.sh", "--root", target, "--purge").returncode == 0
     assert not (target / "etc/camgate").exists()
+
+
+def test_unit_is_hardened(target: Path) -> None:
+    """`systemd-analyze security` scores camgate.service <= 2.0 (it was 3.6), with the limits
+    and the device allow list the Pi camera needs."""
+    if shutil.which("systemd-analyze") is None:
+        prereq.missing("systemd-analyze is missing (Debian package systemd)")
+    assert run(SETUP, "--root", target, "--skip-python").returncode == 0
+    result = run(
+        "systemd-analyze", "security", "--offline=true", f"--root={target}", "camgate.service"
+    )
+    assert result.returncode == 0, result.stderr
+    overall = next(line for line in result.stdout.splitlines() if "Overall exposure" in line)
+    score = float(overall.split(":")[1].split()[0])
+    assert score <= 2.0, result.stdout
+    unit = (DEPLOY / "app" / "camgate.service").read_text().splitlines()
+    for setting in (
+        "LimitNOFILE=65536",
+        "MemoryMax=60%",
+        "DevicePolicy=closed",
+        "DeviceAllow=char-video4linux rw",
+        "DeviceAllow=char-media rw",
+        "DeviceAllow=char-dma_heap rw",
+        "ProtectProc=invisible",
+        "ProcSubset=pid",
+        "UMask=0077",
+        "SystemCallFilter=@system-service",
+    ):
+        assert setting in unit, setting
+    assert any(line.startswith("TasksMax=") for line in unit)
 
 
 @pytest.fixture
