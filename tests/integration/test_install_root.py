@@ -1,4 +1,5 @@
-"""deploy/raspberrypi/install.sh and the update bundle, run for real in a throwaway Debian 12
+"""deploy/raspberrypi/install.sh, setup.sh --root (the image recipes' way) and the update
+bundle, run for real in a throwaway Debian 12
 root: a minimal bookworm (mmdebstrap, made once and cached) entered with chroot in a mount
 namespace of its own.
 
@@ -232,8 +233,17 @@ def make_bundle(checkout: Path, out: Path, wheels: Path) -> Path:
 def test_update_bundle_on_the_boot_partition(
     target: Target, tmp_path: Path, dependency_wheels: Path
 ) -> None:
-    installed = install_from(target, checkout_copy(tmp_path / "v1"))
+    # Installed the way the image recipes do: setup.sh --root from outside, offline wheels.
+    wheels = tmp_path / "wheels"
+    shutil.copytree(dependency_wheels, wheels)
+    own = run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)]
+    )
+    assert own.returncode == 0, own.stderr
+    setup = REPO / "deploy/raspberrypi/app/setup.sh"
+    installed = run([str(setup), "--root", str(target.path), "--wheels", str(wheels)])
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert target.version() == "camgate 0.1.0"
     boot = target.path / "boot/firmware"
     boot.mkdir(parents=True)
     bundle = make_bundle(
