@@ -1,7 +1,6 @@
 """deploy/raspberrypi/install.sh, setup.sh --root (the image recipes' way) and the update
-bundle, run for real in a throwaway Debian 12
-root: a minimal bookworm (mmdebstrap, made once and cached) entered with chroot in a mount
-namespace of its own.
+bundle, run for real in a throwaway Debian 12 root: a minimal bookworm (mmdebstrap, made
+once and cached) entered with chroot in a mount namespace of its own.
 
 Real: bash, Debian's python3 and venv, pip, useradd, the scripts themselves. Stubbed:
 `apt-get` and `systemctl` (in /usr/local/bin of the root, ahead of PATH) record their calls,
@@ -169,9 +168,14 @@ def install_from(target: Target, checkout: Path, *args: str) -> subprocess.Compl
 
 
 def test_install_upgrade_and_a_failed_upgrade(target: Target, tmp_path: Path) -> None:
+    # What an install from before releases left: a plain virtualenv directory.
+    legacy = target.path / "opt/camgate/bin"
+    legacy.mkdir(parents=True)
+    (legacy / "camgate").write_text("#!/bin/sh\necho camgate 0.0.1\n")
     first = install_from(target, checkout_copy(tmp_path / "v1"))
     assert first.returncode == 0, first.stdout + first.stderr
     assert target.version() == "camgate 0.1.0"
+    assert len(target.releases()) == 1  # the old directory replaced by the link
     calls = target.calls()
     assert calls[0] == "apt-get update -q"
     assert any(c.startswith("apt-get install") and "python3-venv" in c for c in calls)
@@ -202,7 +206,9 @@ def test_install_upgrade_and_a_failed_upgrade(target: Target, tmp_path: Path) ->
     after = target.releases()
     assert len(after) == 2 and before[0] in after  # the previous one kept for a rollback
 
-    # A broken wheelhouse: a readable error, a non-zero exit, 0.1.1 still in place.
+    # A broken wheelhouse: a readable error, a non-zero exit, 0.1.1 still in place. (On
+    # Raspberry Pi OS, whose picamera2 apt cannot see here: said why.)
+    (target.path / "etc/rpi-issue").write_text("Raspberry Pi reference\n")
     broken = target.path / "broken"
     shutil.copytree(target.path / "wheelhouse", broken)
     (broken / "camgate-0.1.2-py3-none-any.whl").write_bytes(b"PK\x03\x04 truncated")
@@ -212,6 +218,14 @@ def test_install_upgrade_and_a_failed_upgrade(target: Target, tmp_path: Path) ->
     assert "pip could not install camgate 0.1.2" in failed.stderr
     assert target.version() == "camgate 0.1.1"
     assert target.releases() == after  # nothing half-installed left behind
+    assert "is archive.raspberrypi.com missing" in failed.stderr
+
+    # apt-get update fails (no network): stopped right there, with the reason.
+    (target.path / "usr/local/bin/apt-get").write_text("#!/bin/sh\nexit 100\n")
+    offline = target.run("/src/v2/deploy/raspberrypi/install.sh")
+    assert offline.returncode != 0
+    assert "install.sh: error: apt-get update failed: is the network up" in offline.stderr
+    assert target.version() == "camgate 0.1.1"
 
 
 def make_bundle(checkout: Path, out: Path, wheels: Path) -> Path:
