@@ -7,7 +7,9 @@ Real: bash, Debian's python3 and venv, pip, useradd, the scripts themselves. Stu
 because the root must not reach the network and systemd cannot run in a chroot; an existing
 /run/systemd/system makes install.sh take its live-system path. The dependencies' wheels come
 from a cached wheelhouse built on the host (PIP_NO_INDEX inside the root); camgate's own
-wheel is built from a copy of this checkout inside the root, as on a Pi."""
+wheel is built from a copy of this checkout inside the root, as on a Pi. Only the two
+session fixtures that fill the cache (once per machine) reach the network: Debian's archive
+and the package index."""
 
 from __future__ import annotations
 
@@ -250,8 +252,11 @@ def test_update_bundle_on_the_boot_partition(
     # Installed the way the image recipes do: setup.sh --root from outside, offline wheels.
     wheels = tmp_path / "wheels"
     shutil.copytree(dependency_wheels, wheels)
+    offline = {**os.environ, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(dependency_wheels)}
+    source = checkout_copy(tmp_path / "source")
     own = run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)]
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
+        env=offline,
     )
     assert own.returncode == 0, own.stderr
     setup = REPO / "deploy/raspberrypi/app/setup.sh"
