@@ -6,16 +6,19 @@ image-test` (docs/raspberry-pi.md): too slow for every run."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.rig import prereq
+from tests.rig.net import free_port, wait_port
 
 ROOT = Path(__file__).parents[2]
 DEPLOY = ROOT / "deploy" / "raspberrypi"
@@ -155,6 +158,64 @@ def test_unit_is_hardened(target: Path) -> None:
     ):
         assert setting in unit, setting
     assert any(line.startswith("TasksMax=") for line in unit)
+
+
+async def test_camgate_runs_with_proc_as_the_unit_leaves_it(tmp_path: Path) -> None:
+    """ProtectProc=invisible and ProcSubset=pid hide all of /proc but the processes: camgate
+    still serves, and /metrics still reads its own process. (systemd is not PID 1 here, so the
+    unit's mount is made by hand: a mount namespace with procfs mounted the same way.)"""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a mount namespace needs root and unshare")
+    port = free_port()
+    config = tmp_path / "camgate.yaml"
+    config.write_text(
+        f"listen: 127.0.0.1:{port}\nauth: false\ncameras: [{{name: demo, source: demo}}]\n"
+    )
+    script = (
+        "mount -t proc -o subset=pid,hidepid=invisible proc /proc"
+        " && test ! -e /proc/meminfo && test ! -e /proc/device-tree"
+        ' && exec "$@"'
+    )
+    command = [sys.executable, "-m", "gateway.cli", "--config", str(config),
+               "--state-dir", str(tmp_path / "state")]  # fmt: skip
+    process = subprocess.Popen(
+        [
+            "unshare",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child=TERM",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            *command,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        try:
+            await wait_port(port, timeout=60)
+        except TimeoutError:
+            process.kill()
+            raise AssertionError(process.communicate()[0]) from None
+        url = f"http://127.0.0.1:{port}/metrics"
+        metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=30).read())
+        assert process.poll() is None
+        values = dict(
+            line.split(" ", 1)
+            for line in metrics.decode().splitlines()
+            if line.startswith("process_")
+        )
+        assert float(values["process_resident_memory_bytes"]) > 0
+        assert float(values["process_open_fds"]) > 0
+    finally:
+        process.kill()  # unshare ignores SIGTERM; --kill-child passes a SIGTERM to camgate
+        process.wait(timeout=30)
 
 
 @pytest.fixture
