@@ -21,9 +21,12 @@ setup() {
     # MODULES=list: only the drivers named here go in (MODULES=most copies hundreds, each
     # a string of emulated processes: many minutes under qemu-user).
     printf 'FSTYPE=ext4\nMODULES=list\n' >"$rootfs/etc/initramfs-tools/conf.d/camgate"
-    # Root on: SD card (Pi 3: bcm2835 sdhost/mmc, Pi 4: sdhci-iproc), USB (Pi 4: PCIe
-    # xHCI), QEMU's virtio disk (the image test).
-    printf '%s\n' ext4 crc32c_generic mmc_block sdhci_iproc bcm2835 bcm2835_mmc \
+    # Root on: SD card, USB, QEMU's virtio disk (the image test). The SD drivers are what
+    # the models' device trees ask for (images/pi-boot-check.py proves it per model):
+    # Pi 3 / Zero 2 W: brcm,bcm2835-sdhost (bcm2835); Pi 4: brcm,bcm2711-emmc2
+    # (sdhci-iproc), powered by a regulator-fixed (fixed) and switched to 1.8 V by a
+    # regulator-gpio (gpio-regulator): without those two its probe waits forever.
+    printf '%s\n' ext4 crc32c_generic sdhci_iproc bcm2835 fixed gpio-regulator \
         usb_storage uas xhci_pci pcie_brcmstb reset_raspberrypi dwc2 \
         virtio_pci virtio_blk >"$rootfs/etc/initramfs-tools/modules"
     printf 'ROOTPART=LABEL=%s\nCONSOLES="ttyS1,115200 tty0"\n' "$root_label" \

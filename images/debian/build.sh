@@ -25,8 +25,9 @@ BOOT_LABEL=CAMGATE-BT
 PACKAGES=(
     systemd systemd-sysv systemd-timesyncd systemd-resolved udev dbus kmod
     linux-image-arm64 raspi-firmware initramfs-tools firmware-brcm80211
-    iproute2 iw wpasupplicant avahi-daemon libnss-mdns openssh-server
+    iproute2 iw wpasupplicant wireless-regdb avahi-daemon libnss-mdns openssh-server
     python3 python3-venv ca-certificates
+    fdisk e2fsprogs sudo  # first boot: grow the root partition; the SSH admin's sudo
 )
 
 log() { echo "image: $(date -u +%H:%M:%S) $*"; }
