@@ -37,7 +37,10 @@ TEST_APT_PACKAGES=(
 # The Pi image build and its QEMU boot test (`make image-test`, images/).
 IMAGE_APT_PACKAGES=(
     mmdebstrap qemu-user-static binfmt-support qemu-system-arm
-    dosfstools mtools fdisk e2fsprogs xz-utils python3-pip
+    arch-test                     # mmdebstrap's check that arm64 programs run (binfmt)
+    ipxe-qemu                     # efi-virtio.rom: QEMU's virtio-net NIC in the boot test
+    dosfstools mtools fdisk e2fsprogs xz-utils zstd python3-pip
+    openssh-client                # the boot test logs in with the key from the boot partition
 )
 # The viewer's JavaScript unit tests need Node.js >= 18 (`node --test`); any node will do.
 command -v node >/dev/null || TEST_APT_PACKAGES+=(nodejs)

@@ -68,6 +68,22 @@ app_wheels() {
         "$dir"/camgate-*.whl
 }
 
+first_boot_layer() {
+    local rootfs=$1 app=$REPO/deploy/raspberrypi/app
+    # Grow the root partition to the card on the first boot (Raspberry Pi OS does its own).
+    install -m 755 "$app/camgate-growroot" "$rootfs/usr/local/sbin/camgate-growroot"
+    install -m 644 "$app/camgate-growroot.service" "$rootfs/etc/systemd/system/"
+    install -d "$rootfs/etc/systemd/system/local-fs.target.wants"
+    ln -sf /etc/systemd/system/camgate-growroot.service \
+        "$rootfs/etc/systemd/system/local-fs.target.wants/camgate-growroot.service"
+    # Every card its own identity: an empty machine-id is made anew on its first boot (and
+    # with it DHCP's client id and camgate's MQTT client id); SSH host keys likewise
+    # (ssh-host-keys.service); no shared random seed.
+    : >"$rootfs/etc/machine-id"
+    [[ -L $rootfs/var/lib/dbus/machine-id ]] || rm -f "$rootfs/var/lib/dbus/machine-id"
+    rm -f "$rootfs/var/lib/systemd/random-seed" "$rootfs"/etc/ssh/ssh_host_*
+}
+
 assemble() {
     local rootfs=$1 image=$2 work=$3
     log "assembling $image"
@@ -128,6 +144,7 @@ main() {
     tar -C "$rootfs" -xf "$base"
     log "app layer: deploy/raspberrypi/app/setup.sh inside the image"
     "$REPO/deploy/raspberrypi/app/setup.sh" --root "$rootfs" --wheels "$work/wheels"
+    first_boot_layer "$rootfs"
     "$REPO/images/debian/base-hooks.sh" slim-app "$rootfs"
     local app_done=$SECONDS
 
