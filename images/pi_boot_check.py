@@ -180,7 +180,9 @@ def dependencies(root: Node, start: Node) -> list[Node]:
                     i += 1
                     continue
                 todo.append(provider)
-                extra = provider.cells(how)[0] if isinstance(how, str) and how in provider.props else 0
+                extra = (
+                    provider.cells(how)[0] if isinstance(how, str) and how in provider.props else 0
+                )
                 i += 1 + extra
     return list(seen.values())
 
@@ -190,7 +192,7 @@ def sd_card_controllers(root: Node) -> list[Node]:
     return [
         n
         for n in root.walk()
-        if re.match(r"(mmc|sdhci|sdhost|emmc)", n.name)
+        if re.match(r"(mmc|mmcnr|sdhci|sdhost|emmc\d*)@", n.name)
         and "compatible" in n.props
         and _is_enabled(n)
         and "non-removable" not in n.props
@@ -263,9 +265,7 @@ def required_modules(dtb: bytes, index: ModuleIndex) -> tuple[set[str], list[str
 
 def _decompress(data: bytes) -> bytes:
     if data.startswith(b"\x28\xb5\x2f\xfd"):
-        return subprocess.run(
-            ["zstd", "-dc"], input=data, capture_output=True, check=True
-        ).stdout
+        return subprocess.run(["zstd", "-dc"], input=data, capture_output=True, check=True).stdout
     if data.startswith(b"\x1f\x8b"):
         return gzip.decompress(data)
     if data.startswith(b"\xfd7zXZ"):
@@ -305,7 +305,11 @@ def config_settings(text: str, model: Model) -> dict[str, str]:
             continue
         if line.startswith("["):
             section = line.strip("[]").lower()
-            applies = section in ("all", "pi4" if pi4 else "pi3", "pi02" if "Zero" in model.name else "")
+            applies = section in (
+                "all",
+                "pi4" if pi4 else "pi3",
+                "pi02" if "Zero" in model.name else "",
+            )
             continue
         if applies:
             key, _, value = line.partition("=") if "=" in line else line.partition(" ")
@@ -339,7 +343,9 @@ def check_model(card: Card, model: Model) -> list[str]:
         problems.append(f"config.txt: kernel={kernel or '?'} is not on the boot partition")
     initramfs = settings.get("initramfs", "").split()
     if not initramfs or initramfs[0].lower() not in boot:
-        problems.append(f"config.txt: initramfs {' '.join(initramfs) or '?'} is not on the boot partition")
+        problems.append(
+            f"config.txt: initramfs {' '.join(initramfs) or '?'} is not on the boot partition"
+        )
     dtb = model.dtb if settings.get("upstream_kernel") == "1" else model.downstream_dtb
     if dtb not in boot:
         return problems + [f"device tree {dtb} missing"]
@@ -347,13 +353,20 @@ def check_model(card: Card, model: Model) -> list[str]:
     root_arg = re.search(r"\broot=(\S+)", cmdline)
     if not root_arg:
         problems.append("cmdline.txt: no root=")
-    elif card.root_label and root_arg.group(1).startswith("LABEL=") and root_arg.group(1)[6:] != card.root_label:
-        problems.append(f"cmdline.txt: {root_arg.group(0)} but the root partition is labelled {card.root_label}")
+    elif (
+        card.root_label
+        and root_arg.group(1).startswith("LABEL=")
+        and root_arg.group(1)[6:] != card.root_label
+    ):
+        problems.append(
+            f"cmdline.txt: {root_arg.group(0)} but the root partition is labelled {card.root_label}"
+        )
     if not kernel or not initramfs or initramfs[0].lower() not in boot:
         return problems
     version = re.sub(r"^vmlinuz-", "", kernel)
     index = ModuleIndex.parse(
-        card.read_root.get(f"modules.alias:{version}", ""), card.read_root.get(f"modules.dep:{version}", "")
+        card.read_root.get(f"modules.alias:{version}", ""),
+        card.read_root.get(f"modules.dep:{version}", ""),
     )
     if not index.aliases:
         return problems + [f"no modules.alias for kernel {version} in the root file system"]
@@ -367,8 +380,12 @@ def check_model(card: Card, model: Model) -> list[str]:
     }
     missing = sorted(needed - present)
     if missing:
-        problems.append(f"initramfs lacks {', '.join(missing)} (needed by {'; '.join(controllers)})")
-    print(f"  {model.name}: {dtb}, SD: {'; '.join(controllers)}; modules: {' '.join(sorted(needed))}")
+        problems.append(
+            f"initramfs lacks {', '.join(missing)} (needed by {'; '.join(controllers)})"
+        )
+    print(
+        f"  {model.name}: {dtb}, SD: {'; '.join(controllers)}; modules: {' '.join(sorted(needed))}"
+    )
     return problems
 
 
@@ -410,8 +427,14 @@ def card_from_image(image: Path, work: Path) -> Card:
     _run("mcopy", "-s", "-n", "-i", fat, "::*", str(boot))
     root_img = work / "root.img"
     _run(
-        "dd", f"if={image}", f"of={root_img}", f"bs={sector}", f"skip={root_part['start']}",
-        f"count={root_part['size']}", "conv=sparse", "status=none",
+        "dd",
+        f"if={image}",
+        f"of={root_img}",
+        f"bs={sector}",
+        f"skip={root_part['start']}",
+        f"count={root_part['size']}",
+        "conv=sparse",
+        "status=none",
     )
     label = ""
     for line in _run("dumpe2fs", "-h", str(root_img)).splitlines():

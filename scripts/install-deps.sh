@@ -33,6 +33,7 @@ TEST_APT_PACKAGES=(
     systemd                       # systemd-analyze verify for the Pi units
     libcap-dev                    # python-prctl (a picamera2 dependency) builds against it
     mmdebstrap                    # a throwaway Debian root for the installer tests
+    device-tree-compiler          # dtc: device trees for the Pi boot check's test
 )
 # The Pi image build and its QEMU boot test (`make image-test`, images/).
 IMAGE_APT_PACKAGES=(
