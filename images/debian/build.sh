@@ -76,6 +76,11 @@ first_boot_layer() {
     install -d "$rootfs/etc/systemd/system/local-fs.target.wants"
     ln -sf /etc/systemd/system/camgate-growroot.service \
         "$rootfs/etc/systemd/system/local-fs.target.wants/camgate-growroot.service"
+    # Online once any one link is (wired or Wi-Fi), not all: a Pi with Wi-Fi set up and no
+    # cable (or the reverse) must not wait two minutes before camgate starts.
+    install -d "$rootfs/etc/systemd/system/systemd-networkd-wait-online.service.d"
+    printf '[Service]\nExecStart=\nExecStart=/lib/systemd/systemd-networkd-wait-online --any\n' \
+        >"$rootfs/etc/systemd/system/systemd-networkd-wait-online.service.d/any.conf"
     # Every card its own identity: an empty machine-id is made anew on its first boot (and
     # with it DHCP's client id and camgate's MQTT client id); SSH host keys likewise
     # (ssh-host-keys.service); no shared random seed.
