@@ -76,6 +76,11 @@ first_boot_layer() {
     install -d "$rootfs/etc/systemd/system/local-fs.target.wants"
     ln -sf /etc/systemd/system/camgate-growroot.service \
         "$rootfs/etc/systemd/system/local-fs.target.wants/camgate-growroot.service"
+    # USB network links by DHCP too (the base matches wired e* and Wi-Fi wlan*): CDC
+    # Ethernet and RNDIS links are usb0 (a phone's USB tethering; QEMU raspi3b's usb-net,
+    # the image test's only link there: unmatched, nothing goes online and wait-online fails).
+    printf '[Match]\nName=usb*\n\n[Network]\nDHCP=yes\nMulticastDNS=no\n' \
+        >"$rootfs/etc/systemd/network/60-usb.network"
     # Online once any one link is (wired or Wi-Fi), not all: a Pi with Wi-Fi set up and no
     # cable (or the reverse) must not wait two minutes before camgate starts.
     install -d "$rootfs/etc/systemd/system/systemd-networkd-wait-online.service.d"
@@ -159,7 +164,7 @@ main() {
     xz -T0 -3 -f -c "$work/$NAME.img" >"$OUT/$NAME.img.xz"
     (cd "$OUT" && sha256sum "$NAME.img.xz" >"$NAME.img.xz.sha256")
     cp "$work/$NAME.img" "$OUT/$NAME.img"  # for images/test.sh; not published
-    du -sm "$rootfs"/usr/lib/modules "$rootfs"/opt/camgate "$rootfs"/usr/lib/python3* \
+    du -sm "$rootfs"/usr/lib/modules "$rootfs"/opt/camgate-releases "$rootfs"/usr/lib/python3* \
         "$rootfs"/usr/lib/firmware "$rootfs"/usr >"$OUT/$NAME.space.txt" 2>/dev/null || true
     rm -rf "$work"
     log "done in $((SECONDS - started)) s (base $((base_done - started)) s," \
