@@ -13,11 +13,14 @@
 #   2. the update bundle (deploy/raspberrypi/make-update.sh, when this tree has it): power
 #      off, drop a bundle of this checkout with a higher version on the boot partition,
 #      boot: the new version answers, config and password kept; then a corrupt bundle:
-#      the version stays;
+#      the version stays; the boot partition has them as .applied and .failed and
+#      camgate-update.log says why;
 #   3. the way a Pi 3 boots: QEMU -M raspi3b with the image's kernel, initramfs and
 #      bcm2837-rpi-3-b.dtb from its boot partition and cmdline.txt, the image as the SD
-#      card: "camgate boot: running" on the serial console; its machine-id and SSH host
-#      key differ from the first card's.
+#      card (with a camgate.yaml without a password), QEMU's usb-net as its wired port:
+#      "camgate boot: running" on the serial console, /api/health with the camera live
+#      through usb0, the console's first-visit setup code chooses the password; its
+#      machine-id and SSH host key differ from the first card's.
 #
 #   sudo images/test.sh [IMAGE]     (default: build/image/camgate-debian-arm64.img)
 #   CAMGATE_IMAGE_TEST_SKIP_RASPI=1 skips step 3 (the slowest, ~10 min on 2 cores).
@@ -76,10 +79,12 @@ cameras:
   - {name: demo, source: demo, preload: true, demo: {width: 320, height: 240, fps: 10, bitrate_kbps: 300}}
 EOF
 printf 'ssid=camgate test net\npsk=not a real network\ncountry=gb\n' >"$WORK/network"
-prepare_card() {
-    local disk=$1 fat
+# The same without a password: the console shows the first visit's setup code.
+sed '/^auth:/d' "$WORK/camgate.yaml" >"$WORK/camgate-no-password.yaml"
+prepare_card() {  # prepare_card DISK [CONFIG]
+    local disk=$1 config=${2:-$WORK/camgate.yaml} fat
     fat=$(fat_of "$disk")
-    mcopy -i "$fat" "$WORK/camgate.yaml" ::camgate.yaml
+    mcopy -i "$fat" "$config" ::camgate.yaml
     mcopy -i "$fat" "$WORK/network" ::network
     mcopy -i "$fat" "$WORK/admin_key.pub" ::authorized_keys
 }
@@ -254,6 +259,18 @@ if [[ -x $REPO/deploy/raspberrypi/make-update.sh ]]; then
     UPDATE_NOTE="passed ($FIRST_VERSION -> $NEW_VERSION; corrupt bundle refused)"
 fi
 power_off
+if [[ -n ${NEW_VERSION:-} ]]; then
+    # What the user finds on the boot partition: each bundle marked, the reasons in the log.
+    boot_files=$(mdir -b -i "$FAT" :: | sed 's|^::/||')
+    grep -qx "camgate-update-$NEW_VERSION.tar.applied" <<<"$boot_files" ||
+        die "the applied bundle is not marked .applied: $(grep camgate-update <<<"$boot_files" | tr '\n' ' ')"
+    grep -qx "camgate-update-$FIRST_VERSION.post2.tar.failed" <<<"$boot_files" ||
+        die "the corrupt bundle is not marked .failed: $(grep camgate-update <<<"$boot_files" | tr '\n' ' ')"
+    update_log=$(mcopy -i "$FAT" ::camgate-update.log -) || die "no camgate-update.log on the boot partition"
+    printf '  %s\n' "$update_log"
+    grep -q "camgate-update-$FIRST_VERSION.post2.tar: FAILED, the old version is kept: .*damaged" \
+        <<<"$update_log" || die "camgate-update.log does not say why the corrupt bundle failed"
+fi
 
 # ---- 3. -M raspi3b: the Pi 3's own device tree, the image as its SD card ----
 RASPI_NOTE="skipped (CAMGATE_IMAGE_TEST_SKIP_RASPI)"
@@ -264,7 +281,7 @@ if [[ -z ${CAMGATE_IMAGE_TEST_SKIP_RASPI:-} ]]; then
     size=$(stat -c %s "$sd") card=$((1024 * 1024 * 1024))
     while ((card < size)); do card=$((card * 2)); done
     truncate -s "$card" "$sd"
-    prepare_card "$sd"
+    prepare_card "$sd" "$WORK/camgate-no-password.yaml"
     SD_FAT=$(fat_of "$sd")
     mcopy -i "$SD_FAT" ::bcm2837-rpi-3-b.dtb "$WORK/pi3.dtb"
     # cmdline.txt as the Pi's firmware would pass it, with the console on the Pi's UART
@@ -272,9 +289,12 @@ if [[ -z ${CAMGATE_IMAGE_TEST_SKIP_RASPI:-} ]]; then
     cmdline=$(mcopy -i "$SD_FAT" ::cmdline.txt - | tr -d '\r\n' | sed 's/ *console=tty0//')
     log "raspi3b: booting with bcm2837-rpi-3-b.dtb, SD card $((card >> 20)) MiB, cmdline: $cmdline"
     BOOTED=$SECONDS
+    http_port=$(free_port)
+    # The Pi 3's wired port is on USB; QEMU's raspi3b has none but a usb-net (usb0).
     qemu-system-aarch64 -M raspi3b -kernel "$WORK/vmlinuz" -initrd "$WORK/initrd.img" \
         -dtb "$WORK/pi3.dtb" -append "$cmdline" \
         -drive "file=$sd,format=raw,if=sd" \
+        -netdev "user,id=net,hostfwd=tcp:127.0.0.1:$http_port-:8080" -device usb-net,netdev=net \
         -display none -monitor none \
         -serial "file:$WORK/raspi-uart0.log" -serial "file:$WORK/raspi-uart1.log" &
     QEMU_PID=$!
@@ -284,14 +304,44 @@ if [[ -z ${CAMGATE_IMAGE_TEST_SKIP_RASPI:-} ]]; then
         sleep 5
     done
     raspi_s=$((SECONDS - BOOTED))
-    sleep 20  # the report's last lines; the machine-id reaches the card
-    cat_logs >"$WORK/raspi.log"
-    if ! grep -qa 'camgate boot: [a-z]' "$WORK/raspi.log"; then
-        tail -60 "$WORK/raspi.log"
+    if ! cat_logs | grep -qa 'camgate boot: [a-z]'; then
+        cat_logs | tail -60
         die "raspi3b: no boot report after $RASPI_TIMEOUT_S s"
     fi
+    # /api/health through the USB network, with the demo camera live.
+    answer=
+    while ((SECONDS - BOOTED < RASPI_TIMEOUT_S)); do
+        if answer=$(health) && [[ ${answer%% *} -ge 1 ]]; then break; fi
+        answer=
+        sleep 5
+    done
+    [[ -n $answer ]] || { cat_logs | tail -40; die "raspi3b: camgate not healthy through usb0"; }
+    raspi_healthy_s=$((SECONDS - BOOTED))
+    # The card had no password: the report ends with the setup code once camgate serves.
+    code_line='camgate boot: first-visit setup code: [2-9A-Z]{4}-[2-9A-Z]{4}'
+    while ((SECONDS - BOOTED < RASPI_TIMEOUT_S)) && ! cat_logs | grep -qaE "$code_line"; do
+        sleep 5
+    done
+    sleep 5  # the machine-id reaches the card
+    cat_logs >"$WORK/raspi.log"
     grep -a 'camgate boot:\|mmc0\|mmcblk0' "$WORK/raspi.log" | head -20 || true
     grep -qa 'camgate boot: running' "$WORK/raspi.log" || die "raspi3b: the system did not come up cleanly"
+    code=$(grep -aoE "$code_line" "$WORK/raspi.log" | tail -1 | awk '{ print $NF }')
+    [[ -n $code ]] || die "raspi3b: the console shows no setup code for a card without a password"
+    # ... and it is the code camgate asks for: the first visit chooses the password with it.
+    python3 - "$http_port" "$code" "$PASSWORD" <<'PY' || die "raspi3b: the console's setup code did not set the password"
+import json, sys, urllib.request
+port, code, password = sys.argv[1:]
+request = urllib.request.Request(
+    f"http://127.0.0.1:{port}/api/auth/setup", method="POST",
+    data=json.dumps({"password": password, "code": code}).encode(),
+    headers={"Content-Type": "application/json"},
+)
+with urllib.request.urlopen(request, timeout=30) as r:
+    assert r.status == 200, r.status
+PY
+    sign_in || die "raspi3b: cannot sign in with the password chosen with the setup code"
+    log "raspi3b: healthy through usb0 after $raspi_healthy_s s; the console's setup code chose the password"
     kill "$QEMU_PID"
     wait "$QEMU_PID" || true
     QEMU_PID=
@@ -303,7 +353,7 @@ if [[ -z ${CAMGATE_IMAGE_TEST_SKIP_RASPI:-} ]]; then
     pi_key=$(root_file "$sd" /etc/ssh/ssh_host_ed25519_key.pub)
     [[ -n $pi_key && $pi_key != "$first_key" ]] || die "two cards with the same SSH host key"
     log "raspi3b: camgate boot: running after $raspi_s s; machine-id and SSH host key its own"
-    RASPI_NOTE="running after $raspi_s s"
+    RASPI_NOTE="running after $raspi_s s, healthy after $raspi_healthy_s s"
 fi
 
 log "PASSED: -M virt boot-to-healthy ${VIRT_HEALTHY_S} s; update: $UPDATE_NOTE; raspi3b: $RASPI_NOTE"
