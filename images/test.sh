@@ -24,6 +24,8 @@
 #
 #   sudo images/test.sh [IMAGE]     (default: build/image/camgate-debian-arm64.img)
 #   CAMGATE_IMAGE_TEST_SKIP_RASPI=1 skips step 3 (the slowest, ~10 min on 2 cores).
+#   CAMGATE_BOOT_TIMEOUT (300 s) per boot, CAMGATE_UPDATE_TIMEOUT (900 s) more for a boot
+#   that applies a bundle, CAMGATE_RASPI_BOOT_TIMEOUT (1500 s) for raspi3b.
 #
 # Prints the timings. Needs qemu-system-arm, mtools, fdisk, e2fsprogs, openssh-client,
 # python3.
@@ -33,6 +35,8 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IMAGE=${1:-$REPO/build/image/camgate-debian-arm64.img}
 TIMEOUT_S=${CAMGATE_BOOT_TIMEOUT:-300}
 RASPI_TIMEOUT_S=${CAMGATE_RASPI_BOOT_TIMEOUT:-1500}
+# A boot that applies an update bundle also installs a release (pip, emulated): extra time.
+UPDATE_TIMEOUT_S=${CAMGATE_UPDATE_TIMEOUT:-900}
 PASSWORD="image test password"
 ADMIN=camgate-admin
 [[ -f $IMAGE ]] || { echo "test.sh: no image at $IMAGE (build it: make image)" >&2; exit 2; }
@@ -129,9 +133,9 @@ print(data.get("cameras_live", 0), data.get("version", "?"))
 PY
 }
 
-wait_healthy() {  # sets VERSION and HEALTHY_S
-    local answer=
-    while ((SECONDS - BOOTED < TIMEOUT_S)); do
+wait_healthy() {  # wait_healthy [LIMIT_S]: sets VERSION and HEALTHY_S
+    local answer='' limit=${1:-$TIMEOUT_S}
+    while ((SECONDS - BOOTED < limit)); do
         kill -0 "$QEMU_PID" 2>/dev/null || { tail -30 "$SERIAL"; die "QEMU exited"; }
         if answer=$(health) && [[ ${answer%% *} -ge 1 ]]; then break; fi
         answer=
@@ -139,7 +143,7 @@ wait_healthy() {  # sets VERSION and HEALTHY_S
     done
     if [[ -z $answer ]]; then
         tail -40 "$SERIAL"
-        die "camgate not healthy with a live camera after $TIMEOUT_S s"
+        die "camgate not healthy with a live camera after $limit s"
     fi
     HEALTHY_S=$((SECONDS - BOOTED))
     VERSION=${answer#* }
@@ -238,11 +242,12 @@ if [[ -x $REPO/deploy/raspberrypi/make-update.sh ]]; then
     power_off
     mcopy -i "$FAT" "$bundle" "::${bundle##*/}"
     boot_virt update
-    wait_healthy
+    wait_healthy $((TIMEOUT_S + UPDATE_TIMEOUT_S))
+    UPDATE_HEALTHY_S=$HEALTHY_S
     [[ $VERSION == "$NEW_VERSION" ]] || die "after the update camgate is $VERSION, not $NEW_VERSION"
     sign_in
-    wait_report "$SERIAL" "$TIMEOUT_S"
-    log "update: camgate $VERSION after the update, password and config kept"
+    wait_report "$SERIAL" $((TIMEOUT_S + UPDATE_TIMEOUT_S))
+    log "update: camgate $VERSION healthy $UPDATE_HEALTHY_S s after power-on, password and config kept"
     # A corrupt bundle (a newer version, its checksums wrong) changes nothing.
     mkdir -p "$WORK/corrupt"
     tar -C "$WORK/corrupt" -xf "$bundle"
@@ -252,7 +257,7 @@ if [[ -x $REPO/deploy/raspberrypi/make-update.sh ]]; then
     power_off
     mcopy -i "$FAT" "$WORK/camgate-update-$FIRST_VERSION.post2.tar" ::
     boot_virt corrupt-update
-    wait_healthy
+    wait_healthy $((TIMEOUT_S + UPDATE_TIMEOUT_S))
     [[ $VERSION == "$NEW_VERSION" ]] || die "after a corrupt bundle camgate is $VERSION, not $NEW_VERSION"
     sign_in
     log "update: a corrupt bundle left camgate $VERSION running"
