@@ -207,7 +207,7 @@ facts=$(on_card 'set -e
     sudo -n true && echo sudo=ok
     echo "root_bytes=$(df -B1 --output=size / | tail -1 | tr -d " ")"
     echo "wpa=$(systemctl is-active wpa_supplicant@wlan0.service)"
-    echo "regdom=$(iw reg get | awk "/^global/ { g = 1 } g && /^country/ { print \$2; exit }")"
+    echo "regdom=$(/usr/sbin/iw reg get | awk "/^global/ { g = 1 } g && /^country/ { print \$2; exit }")"
     echo "regdb=$(test -s /lib/firmware/regulatory.db && echo yes)"
     echo "machine_id=$(cat /etc/machine-id)"
     echo "keys_mode=$(stat -c %a:%U ~/.ssh/authorized_keys)"
