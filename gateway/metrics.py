@@ -21,6 +21,7 @@ class SendWorkerFacts:
     index: int
     up: bool
     viewers: int
+    skipped_frames: int
     cpu_seconds: float | None
     resident_bytes: int | None
 
@@ -128,6 +129,12 @@ class SendWorkerCollector(Collector):
             "camgate_send_worker_viewers",
             "Viewers whose video the send worker sends.",
             ((w.index, w.viewers) for w in workers),
+        )
+        yield _per_worker(
+            CounterMetricFamily,
+            "camgate_send_worker_skipped_frames",
+            "Frames not sent to a viewer because the send worker was too far behind.",
+            ((w.index, w.skipped_frames) for w in workers),
         )
         yield _per_worker(
             CounterMetricFamily,

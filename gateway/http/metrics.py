@@ -47,13 +47,14 @@ def send_worker_facts(pool: SendWorkerPool | None) -> list[SendWorkerFacts]:
         return []
     return [
         SendWorkerFacts(
-            index=index,
-            up=pid is not None,
-            viewers=viewers,
-            cpu_seconds=cpu_seconds(pid) if pid is not None else None,
-            resident_bytes=resident_bytes(pid) if pid is not None else None,
+            index=w.index,
+            up=w.pid is not None,
+            viewers=w.viewers,
+            skipped_frames=w.skipped_frames,
+            cpu_seconds=cpu_seconds(w.pid) if w.pid is not None else None,
+            resident_bytes=resident_bytes(w.pid) if w.pid is not None else None,
         )
-        for index, pid, viewers in pool.workers()
+        for w in pool.workers()
     ]
 
 

@@ -107,6 +107,11 @@ FAMILIES = (
     ("camgate_send_worker_up", "gauge", "1 while the send worker process runs."),
     ("camgate_send_worker_viewers", "gauge", "Viewers whose video the send worker sends."),
     (
+        "camgate_send_worker_skipped_frames_total",
+        "counter",
+        "Frames not sent to a viewer because the send worker was too far behind.",
+    ),
+    (
         "camgate_send_worker_cpu_seconds_total",
         "counter",
         "CPU time of the send worker process (user + system).",
@@ -124,7 +129,7 @@ FAMILIES = (
 
 
 def test_names_types_and_help_stay_what_dashboards_know() -> None:
-    workers = [SendWorkerFacts(0, True, 1, 1.0, 1)]
+    workers = [SendWorkerFacts(0, True, 1, 0, 1.0, 1)]
     text = scrape([camera_status()], mqtt=False, workers=workers)
     helps = [line.split(" ", 3)[2:] for line in text.splitlines() if line.startswith("# HELP")]
     types = dict(line.split(" ", 3)[2:] for line in text.splitlines() if line.startswith("# TYPE"))
@@ -152,13 +157,17 @@ def test_without_mqtt_or_proc_there_are_no_such_series(tmp_path: Path) -> None:
 
 def test_send_workers_have_their_own_series() -> None:
     workers = [
-        SendWorkerFacts(0, True, 3, 1.5, 50_000_000),
-        SendWorkerFacts(1, False, 0, None, None),
+        SendWorkerFacts(0, True, 3, 7, 1.5, 50_000_000),
+        SendWorkerFacts(1, False, 0, 0, None, None),
     ]
     found = families(scrape([], sessions=3, workers=workers))
     up = {s.labels["worker"]: s.value for s in found["camgate_send_worker_up"].samples}
     assert up == {"0": 1, "1": 0}
     assert found["camgate_send_worker_viewers"].samples[0].value == 3
+    skipped = {
+        s.labels["worker"]: s.value for s in found["camgate_send_worker_skipped_frames"].samples
+    }
+    assert skipped == {"0": 7, "1": 0}
     cpu = found["camgate_send_worker_cpu_seconds"].samples
     assert [s.labels["worker"] for s in cpu] == ["0"]
     assert "camgate_send_worker" not in scrape([])
