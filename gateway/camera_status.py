@@ -12,8 +12,9 @@ class CameraState(StrEnum):
     IDLE = "idle"  # on-demand camera with no viewers: not connected, by design
     CONNECTING = "connecting"
     LIVE = "live"
-    RECONNECTING = "reconnecting"  # was live, failed fewer than OFFLINE_AFTER_FAILURES times
-    OFFLINE = "offline"  # why is in CameraStatus.error; there is no separate error state
+    # Was live and has failed fewer than hub.OFFLINE_AFTER_FAILURES times in a row since.
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"  # why: CameraStatus.error (there is no separate error state)
 
 
 @dataclass(frozen=True, slots=True)
