@@ -16,9 +16,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any
 
+from gateway.camera_status import CameraState, CameraStatus
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
 from gateway.media.continuity import Admission, ContinuityGate
 from gateway.media.gop import GopCache
@@ -53,14 +52,6 @@ B_FRAME_WARNING = (
     "(or 'B-frame count') to 0, 'GOP structure' from IBBP to IP, the H.264 profile to "
     "Baseline (or Main without B-frames), and 'Smart codec' (H.264+, Smart Codec) off."
 )
-
-
-class CameraState(StrEnum):
-    IDLE = "idle"  # on-demand camera with no viewers: not connected, by design
-    CONNECTING = "connecting"
-    LIVE = "live"
-    RECONNECTING = "reconnecting"
-    OFFLINE = "offline"
 
 
 @dataclass
@@ -498,33 +489,33 @@ class CameraHub:
 
     # --- reporting --------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """Facts for the API. Never includes a credential."""
+    def status(self) -> CameraStatus:
+        """What the camera is doing now (API, MQTT, /metrics). Never holds a credential."""
         info = self._normalizer.info
         fps, kbps = self._rate.rates(self._clock())
         live = self._state is CameraState.LIVE
-        warning = B_FRAME_WARNING if info is not None and info.has_b_frames else None
-        return {
-            "name": self.name,
-            "state": self._state.value,
-            "error": None if live else self.error,
-            "warning": warning,
-            "codec": "H264",
-            "profile": info.profile if info else None,
-            "profile_level_id": info.profile_level_id if info else None,
-            "level": info.level if info else None,
-            "width": info.width if info else None,
-            "height": info.height if info else None,
-            "fps": round(fps, 2) if live else 0.0,
-            "bitrate_kbps": round(kbps, 1) if live else 0.0,
-            "gop_frames": len(self._gop.frames()),
-            "viewers": self.viewers,
-            "dropped_frames": self.dropped_frames,
-            "reconnects": self.reconnects,
-            "limit_drops": self.limit_drops + self._gop.overflows,
-            "discontinuities": self.discontinuities,
-            "source": self.description,
-        }
+        return CameraStatus(
+            name=self.name,
+            state=self._state,
+            error=None if live else self.error,
+            warning=B_FRAME_WARNING if info is not None and info.has_b_frames else None,
+            codec="H264",
+            profile=info.profile if info else None,
+            profile_level_id=info.profile_level_id if info else None,
+            level=info.level if info else None,
+            width=info.width if info else None,
+            height=info.height if info else None,
+            fps=round(fps, 2) if live else 0.0,
+            bitrate_kbps=round(kbps, 1) if live else 0.0,
+            gop_frames=len(self._gop.frames()),
+            viewers=self.viewers,
+            dropped_frames=self.dropped_frames,
+            reconnects=self.reconnects,
+            limit_drops=self.limit_drops + self._gop.overflows,
+            discontinuities=self.discontinuities,
+            source=self.description,
+            frames_received=self.frames_received,
+        )
 
 
 async def _cancel_bounded(task: asyncio.Task[None], what: str) -> None:

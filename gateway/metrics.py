@@ -1,21 +1,19 @@
-"""Prometheus text exposition (format 0.0.4) of camgate's state. Pure: no I/O; the HTTP
-handler gathers the numbers (gateway/http/metrics.py)."""
+"""camgate's Prometheus metrics: collectors that read the numbers where they live (each
+camera's CameraStatus, the viewer sessions, MQTT, the send workers) at scrape time.
+prometheus-client writes the text. Pure: no I/O; gateway/http/metrics.py wires the
+collectors to a gateway and gateway/process_figures.py adds the process_* figures."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
-CAMERA_STATES = ("idle", "connecting", "live", "reconnecting", "offline")
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from gateway.camera_status import CameraState, CameraStatus
 
-@dataclass(frozen=True, slots=True)
-class ProcessFacts:
-    cpu_seconds: float
-    resident_bytes: int | None
-    open_fds: int | None
-    start_time_seconds: float  # Unix time
+CAMERA_STATES = tuple(state.value for state in CameraState)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,155 +21,154 @@ class SendWorkerFacts:
     index: int
     up: bool
     viewers: int
+    skipped_frames: int
     cpu_seconds: float | None
     resident_bytes: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class GatewayFacts:
-    cameras: list[dict[str, Any]]  # CameraHub.snapshot() of each camera
-    frames: Mapping[str, int]  # camera -> frames received since start
-    sessions: int  # open WebRTC viewer sessions
-    mqtt_connected: bool | None  # None: MQTT not configured
-    process: ProcessFacts
-    send_workers: list[SendWorkerFacts] = field(default_factory=list)
+class CameraCollector(Collector):
+    """The camgate_camera_* families, one sample per camera."""
 
+    def __init__(self, statuses: Callable[[], Iterable[CameraStatus]]) -> None:
+        self._statuses = statuses
 
-def render(facts: GatewayFacts) -> str:
-    out: list[str] = []
-
-    def family(name: str, kind: str, help: str, samples: Iterable[tuple[str, float]]) -> None:
-        out.append(f"# HELP {name} {help}")
-        out.append(f"# TYPE {name} {kind}")
-        out.extend(f"{name}{labels} {_number(value)}" for labels, value in samples)
-
-    cams = facts.cameras
-    family(
-        "camgate_camera_state",
-        "gauge",
-        "1 for the state the camera is in.",
-        (
-            (_labels(camera=c["name"], state=s), float(c["state"] == s))
-            for c in cams
-            for s in CAMERA_STATES
-        ),
-    )
-    family(
-        "camgate_camera_fps",
-        "gauge",
-        "Frames per second received from the camera (2 s window).",
-        ((_labels(camera=c["name"]), c["fps"]) for c in cams),
-    )
-    family(
-        "camgate_camera_bitrate_bits_per_second",
-        "gauge",
-        "Video bitrate received from the camera (2 s window).",
-        ((_labels(camera=c["name"]), c["bitrate_kbps"] * 1000) for c in cams),
-    )
-    family(
-        "camgate_camera_viewers",
-        "gauge",
-        "Viewers watching the camera.",
-        ((_labels(camera=c["name"]), c["viewers"]) for c in cams),
-    )
-    family(
-        "camgate_camera_frames_received_total",
-        "counter",
-        "Pictures received from the camera.",
-        ((_labels(camera=c["name"]), facts.frames.get(c["name"], 0)) for c in cams),
-    )
-    family(
-        "camgate_camera_dropped_frames_total",
-        "counter",
-        "Pictures dropped for viewers that fell behind.",
-        ((_labels(camera=c["name"]), c["dropped_frames"]) for c in cams),
-    )
-    family(
-        "camgate_camera_reconnects_total",
-        "counter",
-        "Reconnections to the camera.",
-        ((_labels(camera=c["name"]), c["reconnects"]) for c in cams),
-    )
-    family(
-        "camgate_camera_limit_drops_total",
-        "counter",
-        "Times the camera's data was dropped for exceeding a cap (picture, GOP).",
-        ((_labels(camera=c["name"]), c.get("limit_drops", 0)) for c in cams),
-    )
-    family("camgate_webrtc_sessions", "gauge", "Open viewer sessions.", [("", facts.sessions)])
-    if facts.mqtt_connected is not None:
-        family(
-            "camgate_mqtt_connected",
-            "gauge",
-            "1 while connected to the MQTT broker.",
-            [("", float(facts.mqtt_connected))],
+    def collect(self) -> Iterator[Metric]:
+        cameras = list(self._statuses())
+        state = GaugeMetricFamily(
+            "camgate_camera_state", "1 for the state the camera is in.", labels=["camera", "state"]
         )
-    _send_workers(family, facts.send_workers)
-    p = facts.process
-    family(
-        "process_cpu_seconds_total", "counter", "CPU time (user + system).", [("", p.cpu_seconds)]
-    )
-    if p.resident_bytes is not None:
-        family(
-            "process_resident_memory_bytes", "gauge", "Resident memory.", [("", p.resident_bytes)]
+        for c in cameras:
+            for s in CAMERA_STATES:
+                state.add_metric([c.name, s], float(c.state == s))
+        yield state
+        yield _per_camera(
+            GaugeMetricFamily,
+            "camgate_camera_fps",
+            "Frames per second received from the camera (2 s window).",
+            ((c.name, c.fps) for c in cameras),
         )
-    if p.open_fds is not None:
-        family("process_open_fds", "gauge", "Open file descriptors.", [("", p.open_fds)])
-    family(
-        "process_start_time_seconds",
-        "gauge",
-        "Start time of the process (Unix time).",
-        [("", p.start_time_seconds)],
-    )
-    return "\n".join(out) + "\n"
+        yield _per_camera(
+            GaugeMetricFamily,
+            "camgate_camera_bitrate_bits_per_second",
+            "Video bitrate received from the camera (2 s window).",
+            ((c.name, c.bitrate_kbps * 1000) for c in cameras),
+        )
+        yield _per_camera(
+            GaugeMetricFamily,
+            "camgate_camera_viewers",
+            "Viewers watching the camera.",
+            ((c.name, c.viewers) for c in cameras),
+        )
+        yield _per_camera(
+            CounterMetricFamily,
+            "camgate_camera_frames_received",
+            "Pictures received from the camera.",
+            ((c.name, c.frames_received) for c in cameras),
+        )
+        yield _per_camera(
+            CounterMetricFamily,
+            "camgate_camera_dropped_frames",
+            "Pictures dropped for viewers that fell behind.",
+            ((c.name, c.dropped_frames) for c in cameras),
+        )
+        yield _per_camera(
+            CounterMetricFamily,
+            "camgate_camera_reconnects",
+            "Reconnections to the camera.",
+            ((c.name, c.reconnects) for c in cameras),
+        )
+        yield _per_camera(
+            CounterMetricFamily,
+            "camgate_camera_limit_drops",
+            "Times the camera's data was dropped for exceeding a cap (picture, GOP).",
+            ((c.name, c.limit_drops) for c in cameras),
+        )
 
 
-def _send_workers(family: Any, workers: list[SendWorkerFacts]) -> None:
-    """The worker processes' own numbers: process_* above covers the gateway's only."""
-    if not workers:
-        return
-    family(
-        "camgate_send_worker_up",
-        "gauge",
-        "1 while the send worker process runs.",
-        ((_labels(worker=str(w.index)), float(w.up)) for w in workers),
-    )
-    family(
-        "camgate_send_worker_viewers",
-        "gauge",
-        "Viewers whose video the send worker sends.",
-        ((_labels(worker=str(w.index)), w.viewers) for w in workers),
-    )
-    family(
-        "camgate_send_worker_cpu_seconds_total",
-        "counter",
-        "CPU time of the send worker process (user + system).",
-        (
-            (_labels(worker=str(w.index)), w.cpu_seconds)
-            for w in workers
-            if w.cpu_seconds is not None
-        ),
-    )
-    family(
-        "camgate_send_worker_resident_memory_bytes",
-        "gauge",
-        "Resident memory of the send worker process.",
-        (
-            (_labels(worker=str(w.index)), w.resident_bytes)
-            for w in workers
-            if w.resident_bytes is not None
-        ),
-    )
+class GatewayCollector(Collector):
+    """Viewer sessions, and the MQTT connection when MQTT is configured."""
+
+    def __init__(
+        self, sessions: Callable[[], int], mqtt_connected: Callable[[], bool | None]
+    ) -> None:
+        self._sessions = sessions
+        self._mqtt_connected = mqtt_connected
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "camgate_webrtc_sessions", "Open viewer sessions.", value=self._sessions()
+        )
+        connected = self._mqtt_connected()
+        if connected is not None:
+            yield GaugeMetricFamily(
+                "camgate_mqtt_connected",
+                "1 while connected to the MQTT broker.",
+                value=float(connected),
+            )
 
 
-def _labels(**labels: str) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-    return "{" + inner + "}"
+class SendWorkerCollector(Collector):
+    """The send worker processes' own numbers (process_* covers the gateway's only); no
+    series at all when the gateway sends from its own process."""
+
+    def __init__(self, workers: Callable[[], list[SendWorkerFacts]]) -> None:
+        self._workers = workers
+
+    def collect(self) -> Iterator[Metric]:
+        workers = self._workers()
+        if not workers:
+            return
+        yield _per_worker(
+            GaugeMetricFamily,
+            "camgate_send_worker_up",
+            "1 while the send worker process runs.",
+            ((w.index, float(w.up)) for w in workers),
+        )
+        yield _per_worker(
+            GaugeMetricFamily,
+            "camgate_send_worker_viewers",
+            "Viewers whose video the send worker sends.",
+            ((w.index, w.viewers) for w in workers),
+        )
+        yield _per_worker(
+            CounterMetricFamily,
+            "camgate_send_worker_skipped_frames",
+            "Frames not sent to a viewer because the send worker was too far behind.",
+            ((w.index, w.skipped_frames) for w in workers),
+        )
+        yield _per_worker(
+            CounterMetricFamily,
+            "camgate_send_worker_cpu_seconds",
+            "CPU time of the send worker process (user + system).",
+            ((w.index, w.cpu_seconds) for w in workers if w.cpu_seconds is not None),
+        )
+        yield _per_worker(
+            GaugeMetricFamily,
+            "camgate_send_worker_resident_memory_bytes",
+            "Resident memory of the send worker process.",
+            ((w.index, w.resident_bytes) for w in workers if w.resident_bytes is not None),
+        )
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _per_camera(
+    kind: type[GaugeMetricFamily] | type[CounterMetricFamily],
+    name: str,
+    help: str,
+    samples: Iterable[tuple[str, float]],
+) -> Metric:
+    family = kind(name, help, labels=["camera"])
+    for camera, value in samples:
+        family.add_metric([camera], value)
+    return family
 
 
-def _number(value: float) -> str:
-    return repr(float(value)) if isinstance(value, float) else str(value)
+def _per_worker(
+    kind: type[GaugeMetricFamily] | type[CounterMetricFamily],
+    name: str,
+    help: str,
+    samples: Iterable[tuple[int, float]],
+) -> Metric:
+    family = kind(name, help, labels=["worker"])
+    for index, value in samples:
+        family.add_metric([str(index)], value)
+    return family

@@ -59,7 +59,6 @@ class Subscription:
         self._closed = False
         self._waiting_for_keyframe = True
         self.dropped = 0
-        self.delivered = 0
 
     @property
     def active(self) -> bool:
@@ -113,7 +112,6 @@ class Subscription:
                     await self._pacer.take(frame.unit.size)
                     if self._closed:
                         raise SubscriptionClosed
-                self.delivered += 1
                 if self._burst or self._live:
                     # More queued (a join burst, a slow viewer): yield to the event loop
                     # between frames, or draining it in one go starves HTTP and every

@@ -173,7 +173,7 @@ class Tile {
       this.element.dataset.state = status.state;
       this.grid.onTilesChange();
     }
-    const detail = status.detail && status.state !== 'error' ? ` (${status.detail})` : '';
+    const detail = status.detail ? ` (${status.detail})` : '';
     const warning = this.camera.warning ? `. Warning: ${this.camera.warning}` : '';
     const label = `${this.camera.name}, ${status.text}${detail}${warning}. Open full view`;
     if (this.openButton.getAttribute('aria-label') !== label) this.openButton.setAttribute('aria-label', label);

@@ -7,7 +7,7 @@ import { summarize } from './stats.js';
 import { WhepSession } from './whep.js';
 
 /** Server states meaning the gateway has no picture from the camera right now. */
-export const AWAY_STATES = new Set(['reconnecting', 'offline', 'error']);
+export const AWAY_STATES = new Set(['reconnecting', 'offline']);
 
 export const DEFAULT_TIMING = {
   tickMs: 1000, // getStats() poll
@@ -18,13 +18,10 @@ export const DEFAULT_TIMING = {
 
 /**
  * What a tile shows, from the camera object (server) and the player (this browser):
- * {state: connecting|live|reconnecting|offline|error, text, detail}.
+ * {state: connecting|live|reconnecting|offline, text, detail}.
  */
 export function combineState(camera, player) {
   const local = player?.state ?? 'idle';
-  if (camera.state === 'error') {
-    return { state: 'error', text: 'error', detail: camera.error || 'camera error' };
-  }
   // A camera that is away says so (reconnecting / offline); the reason is the detail.
   if (AWAY_STATES.has(camera.state)) {
     const fallback = camera.state === 'offline' ? 'Camera offline' : 'Camera reconnecting';

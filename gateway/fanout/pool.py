@@ -19,6 +19,7 @@ import socket
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.fanout.protocol import (
@@ -48,6 +49,14 @@ STOP_TIMEOUT_S = 5.0
 STREAM_BUFFER_BYTES = 4 * 1024 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    index: int
+    pid: int | None  # None while the worker is down
+    viewers: int
+    skipped_frames: int  # since the worker started
+
+
 class RemotePump:
     """A viewer's pump in a worker, as the send loop sees it (fastsend.Pump)."""
 
@@ -60,7 +69,6 @@ class RemotePump:
         self.octets = 0
         self.retransmitted = 0
         self.dropped = 0  # packets the worker's socket had no room for
-        self.skipped_frames = 0  # frames not sent because the worker was far behind
         self.rtp_timestamp = 0
         self.ntp_timestamp = 0
         self.gone: str | None = None  # why the worker gave up on this viewer
@@ -68,8 +76,7 @@ class RemotePump:
     def send_frame(self, payloads: list[bytes], timestamp: int) -> None:
         if self.gone is not None:
             raise PumpGone(self.gone)
-        if not self.link.send(self.viewer, payloads, timestamp):
-            self.skipped_frames += 1
+        self.link.send(self.viewer, payloads, timestamp)
 
     def retransmit(self, sequence_number: int) -> bool:
         if self.gone is None:
@@ -110,6 +117,7 @@ class WorkerLink:
         self.pending = bytearray()
         self.alive = True
         self.behind_logged = False
+        self.skipped_frames = 0  # frames not sent to a viewer: the worker was far behind
 
     def write(self, message: bytes) -> None:
         if not self.alive:
@@ -123,13 +131,15 @@ class WorkerLink:
             self.writer.write(bytes(self.pending))
         self.pending.clear()
 
-    def send(self, viewer: int, payloads: list[bytes], timestamp: int) -> bool:
-        """Queue one frame for one viewer; False if the worker is too far behind."""
+    def send(self, viewer: int, payloads: list[bytes], timestamp: int) -> None:
+        """Queue one frame for one viewer; skipped (and counted) while the worker is too
+        far behind."""
         if self.writer.transport.get_write_buffer_size() > MAX_BACKLOG_BYTES:
+            self.skipped_frames += 1
             if not self.behind_logged:
                 self.behind_logged = True
                 log.warning("send worker %d is falling behind: dropping frames", self.index)
-            return False
+            return
         frame = self.frame_id(payloads)
         if frame not in self.known_frames:
             self.write(frame_message(frame, payloads))
@@ -137,7 +147,6 @@ class WorkerLink:
             if len(self.known_frames) > FRAMES_REMEMBERED:
                 self.known_frames.popitem(last=False)
         self.write(send_message(viewer, frame, timestamp))
-        return True
 
     def add(self, spec: ViewerSpec, fd: int, pump: RemotePump) -> None:
         if not self.alive:
@@ -210,12 +219,12 @@ class SendWorkerPool:
         self._closing = False
         self._started = asyncio.Event()
 
-    def workers(self) -> list[tuple[int, int | None, int]]:
-        """(index, pid or None while it is down, viewers) of each worker."""
+    def workers(self) -> list[WorkerState]:
+        """Each worker's state, for /metrics."""
         return [
-            (index, link.process.pid, len(link.pumps))
+            WorkerState(index, link.process.pid, len(link.pumps), link.skipped_frames)
             if link is not None and link.alive
-            else (index, None, 0)
+            else WorkerState(index, None, 0, 0)
             for index, link in enumerate(self.links)
         ]
 

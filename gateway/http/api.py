@@ -16,7 +16,7 @@ from gateway.hub import CameraHub
 
 
 def camera_json(request: web.Request, hub: CameraHub) -> dict[str, Any]:
-    data = hub.snapshot()
+    data = hub.status().to_json()
     data["whep_url"] = str(request.app.router["whep"].url_for(camera=hub.name))
     # A viewer account can't steer: no pad in its viewer.
     data["ptz"] = ptz_json(request.app, hub.name) if identity_of(request).can_steer else None

@@ -317,7 +317,7 @@ class MqttBridge:
                 await asyncio.wait_for(self._dirty.wait(), STATE_REFRESH_S)
             self._dirty.clear()
             for name, camera in self.cameras.items():
-                facts = camera_state(camera.hub.snapshot(), gateway=self.topics.node_id)
+                facts = camera_state(camera.hub.status(), gateway=self.topics.node_id)
                 state = json.dumps(facts, sort_keys=True)
                 await self._publish_retained_if_changed(self.topics.state(name), state)
             if self.config.discovery:

@@ -16,6 +16,7 @@ import dataclasses
 import math
 from typing import Any
 
+from gateway.camera_status import CameraState, CameraStatus
 from gateway.ptz.commands import (
     MAX_MESSAGE_BYTES,
     VERSION,
@@ -120,18 +121,18 @@ def show_payload(value: bytes | str) -> str:
     return text if len(text) <= SHOWN_PAYLOAD_CHARS else text[: SHOWN_PAYLOAD_CHARS - 3] + "..."
 
 
-def camera_state(facts: dict[str, Any], *, gateway: str) -> dict[str, Any]:
-    """The retained `<camera>/state` JSON from CameraHub.snapshot(); never a credential.
-    Rates are rounded so the message only changes when something visible does. `gateway`
-    (the node id) marks whose it is: only that gateway ever clears it."""
+def camera_state(status: CameraStatus, *, gateway: str) -> dict[str, Any]:
+    """The retained `<camera>/state` JSON; never a credential. Rates are rounded so the
+    message only changes when something visible does. `gateway` (the node id) marks whose
+    it is: only that gateway ever clears it."""
     return {
         "gateway": gateway,
-        "state": facts["state"],
-        "online": facts["state"] != "offline",
-        "error": facts["error"],
-        "width": facts["width"],
-        "height": facts["height"],
-        "fps": round(facts["fps"]),
-        "bitrate_kbps": int(round(facts["bitrate_kbps"], -1)),
-        "viewers": facts["viewers"],
+        "state": status.state.value,
+        "online": status.state is not CameraState.OFFLINE,
+        "error": status.error,
+        "width": status.width,
+        "height": status.height,
+        "fps": round(status.fps),
+        "bitrate_kbps": int(round(status.bitrate_kbps, -1)),
+        "viewers": status.viewers,
     }

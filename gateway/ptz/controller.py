@@ -56,8 +56,8 @@ DEFAULT_COMMAND_TIMEOUT_S = 20.0
 STOP_RETRIES = 3  # an automatic Stop that fails is retried this often, deadman_s apart
 CLOSE_TIMEOUT_S = 5.0
 TIMINGS_KEPT = 1024
-SYSTEM = "camgate"
-TIMER_SLACK_S = 0.001  # event loops may fire a timer a hair early  # the owner of automatic Stops
+SYSTEM = "camgate"  # the owner of automatic Stops
+TIMER_SLACK_S = 0.001  # event loops may fire a timer a hair early
 # The camera's own stop comes this long after camgate's would: room for a late Stop or a
 # renewal on a slow network, short enough that a dead gateway's camera soon stands still.
 CAMERA_TIMEOUT_MARGIN_S = 2.0
@@ -167,7 +167,6 @@ class PtzController:
         self.on_timing: Callable[[CommandTiming], None] | None = None
         # Called with the camera's presets each time they are read (e.g. for MQTT discovery).
         self.on_presets: Callable[[list[Preset]], None] | None = None
-        self.commands_sent = 0  # backend calls made (for tests and metrics)
         self._clock = clock
         self._pending: deque[_Job] = deque()
         self._wakeup = asyncio.Event()
@@ -528,7 +527,6 @@ class PtzController:
     async def _call(self, job: _Job, request: Any) -> Outcome:
         """Await one backend request, timed and bounded; failures become Outcomes."""
         started = time.monotonic()
-        self.commands_sent += 1
         try:
             async with asyncio.timeout(self.command_timeout_s):
                 extra = await request

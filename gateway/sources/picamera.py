@@ -84,7 +84,6 @@ class PicameraSource:
         self.description = f"Pi camera {s.camera} {s.width}x{s.height}@{s.framerate} H.264"
         self._encoder: Any = None
         self._libav_keyframes: LibavKeyframes | None = None
-        self.keyframes_forced = 0
 
     def request_keyframe(self) -> bool:
         """Ask the encoder for an IDR; from the event loop, never blocks or raises."""
@@ -102,7 +101,6 @@ class PicameraSource:
             except Exception as exc:
                 log.warning("Pi camera: keyframe request failed: %s", exc)
                 asked = False
-        self.keyframes_forced += asked
         return asked
 
     async def run(self, emit: Callable[[AccessUnit], None]) -> None:

@@ -143,7 +143,7 @@ async def test_a_reconnect_mid_gop_sends_nothing_until_the_next_idr(
     assert assert_every_gop_whole(viewer.encoded) >= 1
     assert viewer.frames_received > 15  # it decoded on after the reconnect
     assert not no_decode_errors(caplog)
-    assert hub.discontinuities >= 1 and hub.snapshot()["discontinuities"] >= 1
+    assert hub.discontinuities >= 1 and hub.status().discontinuities >= 1
 
 
 def _after_reconnect(viewer: WhepViewer, tags: ConnectionTags) -> int:

@@ -93,7 +93,7 @@ async def test_an_absurd_sps_is_refused_and_never_live() -> None:
             assert "65535x65535" in hub.error and "level 6.2" in hub.error
             assert hub.error.endswith(": refused")
             assert CameraState.LIVE not in states
-            assert hub.snapshot()["state"] != "live" and hub.snapshot()["width"] is None
+            assert hub.status().state != "live" and hub.status().width is None
         finally:
             await hub.close()
 
@@ -242,10 +242,10 @@ async def test_a_gop_that_never_ends_is_capped_and_the_video_goes_on() -> None:
         await hub.boot()
         try:
             # Over 8 MB the cache is emptied (once: it stays empty until the next IDR).
-            await wait_until(lambda: hub.snapshot()["limit_drops"] == 1, WAIT)
+            await wait_until(lambda: hub.status().limit_drops == 1, WAIT)
             frames = hub.frames_received
             await wait_until(lambda: hub.frames_received >= frames + 20, WAIT)
-            assert hub._gop.nbytes == 0 and hub.snapshot()["limit_drops"] == 1
+            assert hub._gop.nbytes == 0 and hub.status().limit_drops == 1
             assert hub.state is CameraState.LIVE and hub.reconnects == 0
         finally:
             await hub.close()

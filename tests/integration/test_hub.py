@@ -47,7 +47,7 @@ async def test_new_viewer_gets_the_cached_gop_then_live_frames() -> None:
     hub = demo_hub(preload=True)
     await hub.boot()
     await hub.wait_live(20)
-    await wait_until(lambda: hub.snapshot()["gop_frames"] >= 10)
+    await wait_until(lambda: hub.status().gop_frames >= 10)
     keyframes = hub.keyframes_received
     sub = hub.subscribe()
     frames = [await asyncio.wait_for(sub.get(), 20) for _ in range(12)]
@@ -72,7 +72,7 @@ async def test_a_viewer_that_never_reads_does_not_slow_the_others() -> None:
             await reader.get()
             received += 1
     assert reader.dropped == 0
-    assert hub.snapshot()["dropped_frames"] == stuck.dropped > 0
+    assert hub.status().dropped_frames == stuck.dropped > 0
     await hub.close()
 
 

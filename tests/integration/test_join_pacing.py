@@ -49,7 +49,7 @@ async def join_late_in_the_gop(
     gw = await start_gateway(cameras=[camera], webrtc=webrtc)
     hub = gw.hub("cam")
     await hub.wait_live(30)
-    await wait_until(lambda: hub.snapshot()["gop_frames"] >= 45, timeout=30)
+    await wait_until(lambda: hub.status().gop_frames >= 45, timeout=30)
     # 60 frames: the burst (~45) and live frames after it
     runs = (independent_receiver(gw.base_url, 60) for _ in range(viewers))
     return list(await asyncio.gather(*runs))

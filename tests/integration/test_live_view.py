@@ -136,7 +136,7 @@ async def test_new_viewer_does_not_wait_for_the_next_keyframe(
     )
     hub = gw.hub("cam")
     await hub.wait_live(30)
-    await wait_until(lambda: hub.snapshot()["gop_frames"] >= 30)  # ~1 s into the GOP
+    await wait_until(lambda: hub.status().gop_frames >= 30)  # ~1 s into the GOP
     keyframes = hub.keyframes_received
     viewer = await whep_viewer(gw.base_url, "cam", decode=True)
     await viewer.wait_frames(5, timeout=8)
@@ -153,7 +153,7 @@ async def test_join_burst_keeps_the_api_responsive(
     )
     hub = gw.hub("cam")
     await hub.wait_live(30)
-    await wait_until(lambda: hub.snapshot()["gop_frames"] >= 60)
+    await wait_until(lambda: hub.status().gop_frames >= 60)
     slowest = 0.0
     stop = asyncio.Event()
 
@@ -185,8 +185,8 @@ async def test_b_frames_are_reported(
     )
     hub = gw.hub("cam")
     await hub.wait_live(30)
-    await wait_until(lambda: hub.snapshot()["warning"] is not None)
-    assert "B-frames" in hub.snapshot()["warning"]
+    await wait_until(lambda: hub.status().warning is not None)
+    assert "B-frames" in hub.status().warning
 
 
 async def test_camera_restart_resumes_video_for_connected_viewers(

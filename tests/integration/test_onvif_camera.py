@@ -155,8 +155,8 @@ async def test_onvif_camera_streams_with_credentials_added(
         "Stream": "RTP-Unicast",
         "Transport": {"Protocol": "RTSP"},
     }
-    snapshot = hub.snapshot()
-    assert (snapshot["width"], snapshot["height"]) == (640, 360)
+    status = hub.status()
+    assert (status.width, status.height) == (640, 360)
     assert hub.description == f"rtsp://127.0.0.1:{server.port}/MainStream"
 
     camera = json.loads(await api_text(gw, "/api/cameras/cam"))
@@ -211,9 +211,9 @@ async def test_profile_is_chosen_by_name(
     viewer = await whep_viewer(gw.base_url, "cam")
     await viewer.wait_frames(10, timeout=30)
     assert (await dev.wait_for("GetStreamUri")).args["ProfileToken"] == "SubStream"
-    snapshot = gw.hub("cam").snapshot()
-    assert (snapshot["width"], snapshot["height"]) == (320, 180)
-    assert snapshot["source"].endswith("/SubStream")
+    status = gw.hub("cam").status()
+    assert (status.width, status.height) == (320, 180)
+    assert status.source.endswith("/SubStream")
 
     # The sub stream's profile has no PTZ configuration: PTZ goes through the one that has.
     await backend(gw).continuous_move(0.5, 0, 0)

@@ -56,6 +56,8 @@ async def test_viewers_are_spread_over_the_workers_and_get_every_frame(
     viewers = {s.labels["worker"]: s.value for s in families["camgate_send_worker_viewers"].samples}
     assert viewers == {"0": 2, "1": 2}
     assert all(s.value > 0 for s in families["camgate_send_worker_cpu_seconds"].samples)
+    skipped = families["camgate_send_worker_skipped_frames"].samples
+    assert sorted(s.labels["worker"] for s in skipped) == ["0", "1"]
 
 
 async def test_lost_packets_are_resent_by_the_worker(

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.camera_status import CameraState
 from gateway.mqtt.payloads import camera_state, parse_ptz_payload, show_payload
 from gateway.ptz.commands import (
     CommandError,
@@ -18,6 +19,7 @@ from gateway.ptz.commands import (
     Relative,
     Stop,
 )
+from tests.unit.statuses import camera_status
 
 SPEED, TIMEOUT = 0.5, 10.0
 
@@ -118,17 +120,8 @@ def test_show_payload_is_short_and_printable() -> None:
 
 
 def test_camera_state_rounds_rates_and_has_no_source() -> None:
-    facts = {
-        "state": "live",
-        "error": None,
-        "width": 1920,
-        "height": 1080,
-        "fps": 29.97,
-        "bitrate_kbps": 4012.4,
-        "viewers": 2,
-        "source": "rtsp://***@cam/stream",
-    }
-    state = camera_state(facts, gateway="camgate-1a2b3c4d")
+    status = camera_status(source="rtsp://cam/stream")
+    state = camera_state(status, gateway="camgate-1a2b3c4d")
     assert state == {
         "gateway": "camgate-1a2b3c4d",
         "state": "live",
@@ -140,5 +133,7 @@ def test_camera_state_rounds_rates_and_has_no_source() -> None:
         "bitrate_kbps": 4010,
         "viewers": 2,
     }
-    assert camera_state({**facts, "state": "offline"}, gateway="g")["online"] is False
+    offline = camera_status(state=CameraState.OFFLINE, error="connection refused")
+    assert camera_state(offline, gateway="g")["online"] is False
+    assert camera_state(offline, gateway="g")["error"] == "connection refused"
     assert "rtsp" not in json.dumps(state)

@@ -79,7 +79,8 @@ test('tile state combines server and peer connection', () => {
   assert.equal(combineState(cam('reconnecting'), { state: 'live' }).state, 'reconnecting');
   const err = combineState(cam('reconnecting', 'connection refused'), { state: 'idle' });
   assert.deepEqual([err.state, err.text, err.detail], ['reconnecting', 'reconnecting', 'connection refused']);
-  assert.equal(combineState(cam('error', 'no H.264'), { state: 'live' }).detail, 'no H.264');
+  assert.equal(combineState(cam('offline', 'no H.264'), { state: 'live' }).detail, 'no H.264');
+  assert.equal(combineState(cam('offline'), { state: 'live' }).detail, 'Camera offline');
 });
 
 // -- WhepSession against a fake RTCPeerConnection and fetch ---------------------------------

@@ -1,0 +1,48 @@
+"""What a camera is doing right now: one typed record (CameraHub.status()) that the API,
+MQTT and /metrics each read. Never holds a credential."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+
+class CameraState(StrEnum):
+    IDLE = "idle"  # on-demand camera with no viewers: not connected, by design
+    CONNECTING = "connecting"
+    LIVE = "live"
+    # Was live and has failed fewer than hub.OFFLINE_AFTER_FAILURES times in a row since.
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"  # why: CameraStatus.error (there is no separate error state)
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    name: str
+    state: CameraState
+    error: str | None  # why the last attempt failed; None while live
+    warning: str | None  # something the camera's owner should change (B-frames)
+    codec: str
+    profile: str | None  # None until the first SPS
+    profile_level_id: str | None
+    level: str | None
+    width: int | None
+    height: int | None
+    fps: float  # 0 unless live
+    bitrate_kbps: float  # 0 unless live
+    gop_frames: int  # pictures cached for the next viewer to start with
+    viewers: int
+    dropped_frames: int  # for viewers that fell behind, those who left included
+    reconnects: int
+    limit_drops: int  # data dropped for exceeding a cap (picture, GOP)
+    discontinuities: int  # times the stream broke while live
+    source: str  # the source's description: a URL without user and password
+    frames_received: int = field(default=0, metadata={"api": False})  # /metrics only
+
+    def to_json(self) -> dict[str, Any]:
+        """The camera object of /api/cameras (the viewer reads it), before the HTTP layer
+        adds `whep_url` and `ptz`."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("api", True)
+        } | {"state": self.state.value}
