@@ -31,15 +31,17 @@ def test_full_config_parses() -> None:
     assert config.listen == ("127.0.0.1", 9000)
     assert [c.name for c in config.cameras] == ["garage", "demo"]
     garage = config.cameras[0]
-    assert garage.transport == "udp" and garage.preload and not garage.is_demo
-    assert config.cameras[1].is_demo and config.cameras[1].transport == "tcp"
+    assert garage.transport == "udp" and garage.preload and garage.kind != "demo"
+    assert config.cameras[1].kind == "demo" and config.cameras[1].transport == "tcp"
     assert config.webrtc.ice_servers[1].username == "u"
     assert config.webrtc.candidates.restricted
 
 
 def test_demo_config_is_one_preloaded_demo_camera() -> None:
     config = demo_config()
-    assert len(config.cameras) == 1 and config.cameras[0].is_demo and config.cameras[0].preload
+    assert (
+        len(config.cameras) == 1 and config.cameras[0].kind == "demo" and config.cameras[0].preload
+    )
     assert config.listen == ("0.0.0.0", 8080)
     assert not config.webrtc.ice_servers  # no public STUN server by default
 
@@ -114,8 +116,8 @@ def test_shipped_example_config_is_valid() -> None:
     config = load_config(Path(__file__).parents[2] / "camgate.example.yaml")
     assert [c.name for c in config.cameras] == ["driveway", "garden", "porch", "yard", "pi", "demo"]
     porch, yard = config.cameras[2], config.cameras[3]
-    assert porch.streams_via_onvif and porch.onvif and porch.onvif.profile == "SubStream"
-    assert not yard.streams_via_onvif and yard.onvif and yard.source  # ONVIF for PTZ only
+    assert porch.kind == "onvif" and porch.onvif and porch.onvif.profile == "SubStream"
+    assert yard.kind != "onvif" and yard.onvif and yard.source  # ONVIF for PTZ only
 
 
 # --- onvif cameras ----------------------------------------------------------------------
@@ -126,7 +128,7 @@ def test_onvif_camera_without_source_streams_via_onvif() -> None:
         "cameras: [{name: ptz, onvif: {host: 192.0.2.5, username: admin, password: hunter2}}]"
     )
     cam = config.cameras[0]
-    assert cam.source is None and cam.streams_via_onvif and not cam.is_demo
+    assert cam.source is None and cam.kind == "onvif" and cam.kind != "demo"
     assert cam.onvif is not None
     assert (cam.onvif.host, cam.onvif.port, cam.onvif.timeout_s) == ("192.0.2.5", 80, 5.0)
     assert cam.onvif.username == "admin" and cam.onvif.password == "hunter2"
@@ -140,7 +142,7 @@ def test_onvif_block_with_rtsp_source_is_for_ptz_only() -> None:
         " onvif: {host: 'fe80::1', port: 8000, profile: ' Sub ', timeout: 2.5}}]"
     )
     cam = config.cameras[0]
-    assert cam.source == "rtsp://h/x" and not cam.streams_via_onvif
+    assert cam.source == "rtsp://h/x" and cam.kind != "onvif"
     assert cam.onvif is not None and cam.onvif.address == "[fe80::1]:8000"
     assert cam.onvif.profile == "Sub" and cam.onvif.timeout_s == 2.5
     assert cam.onvif.username is None and cam.onvif.password is None
