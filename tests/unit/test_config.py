@@ -288,3 +288,47 @@ def test_send_workers() -> None:
     assert parse_config(base + "webrtc: {send_workers: 3}").webrtc.send_workers == 3
     auto = parse_config(base + "webrtc: {send_workers: auto}").webrtc.send_workers
     assert auto == max((os.cpu_count() or 1) - 1, 0)
+
+
+# --- the line of every error ------------------------------------------------------------
+
+LINED = """\
+listen: 8080
+cameras:
+  - name: front
+    source: demo
+  - name: back
+    source: demo
+    demo:
+      width: {width}
+      {extra}
+mqtt:
+  host: broker.lan
+  port: {port}
+"""
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"width": 5000}, "cameras[1].demo.width: 5000 must be between 64 and 3840 (line 8)"),
+        ({"width": 641}, "cameras[1].demo: width and height must be even numbers (line 7)"),
+        ({"extra": "colour: red"}, "cameras[1].demo.colour: unknown key (allowed: "),
+        ({"port": "'x'"}, "mqtt.port: 'x' must be a number (line 12)"),
+        ({"port": 0}, "mqtt.port: 0 must be between 1 and 65535 (line 12)"),
+    ],
+)
+def test_every_error_names_its_line(values: dict[str, object], message: str) -> None:
+    text = LINED.format(**{"width": 640, "extra": "", "port": 1883, **values})
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert str(info.value).startswith(message)
+    if "colour" in message:
+        assert str(info.value).endswith("(line 9)")
+        assert "allowed: bitrate_kbps, fps, gop_seconds, height, width" in str(info.value)
+
+
+def test_a_merged_key_points_at_its_own_line() -> None:
+    text = "cameras:\n  - &cam {name: a, source: demo}\n  - <<: *cam\n    name: b\n    linger: -1\n"
+    with pytest.raises(ConfigError, match=r"^cameras\[1\]\.linger: -1 .* \(line 5\)$"):
+        parse_config(text)
