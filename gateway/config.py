@@ -21,7 +21,15 @@ import yaml
 from msgspec import Meta, field
 
 from gateway.config_check import convert
-from gateway.config_model import DROP, ConfigError, Section, invalid, set_field, shorthand
+from gateway.config_model import (
+    DROP,
+    ConfigError,
+    Section,
+    default_in_words,
+    invalid,
+    set_field,
+    shorthand,
+)
 from gateway.config_yaml import MAX_CONFIG_BYTES, load_yaml
 from gateway.http.limits import ConnectionLimits
 from gateway.media.limits import MB, StreamLimits
@@ -65,6 +73,11 @@ Text = Annotated[str, Meta(min_length=1)]
 
 def _between(low: float, high: float) -> Meta:
     return Meta(ge=low, le=high)
+
+
+def _default_of(owner: type, name: str, unit: int = 1) -> Meta:
+    """The default of a field that another module declares (unset here: its default)."""
+    return default_in_words(f"`{getattr(owner(), name) / unit:g}`")
 
 
 # --- webrtc -------------------------------------------------------------------------------
@@ -191,13 +204,29 @@ class ClientLimits(Section, frozen=True):
     """What one client, and everyone, may make camgate hold (SECURITY.md). Unset: the
     defaults of SessionQuota and ConnectionLimits."""
 
-    viewers_per_client: Annotated[int, _between(1, 10_000)] | None = None
-    viewers_total: Annotated[int, _between(1, 10_000)] | None = None
-    connecting_per_client: Annotated[int, _between(1, 10_000)] | None = None
-    connecting_total: Annotated[int, _between(1, 10_000)] | None = None
-    http_connections: Annotated[int, _between(8, 100_000)] | None = None
-    http_connections_per_address: Annotated[int, _between(4, 100_000)] | None = None
-    http_idle_timeout: Annotated[float, _between(1, 3600)] | None = None
+    viewers_per_client: Annotated[
+        Annotated[int, _between(1, 10_000)] | None, _default_of(SessionQuota, "sessions_per_client")
+    ] = None
+    viewers_total: Annotated[
+        Annotated[int, _between(1, 10_000)] | None, _default_of(SessionQuota, "sessions_total")
+    ] = None
+    connecting_per_client: Annotated[
+        Annotated[int, _between(1, 10_000)] | None, _default_of(SessionQuota, "pending_per_client")
+    ] = None
+    connecting_total: Annotated[
+        Annotated[int, _between(1, 10_000)] | None, _default_of(SessionQuota, "pending_total")
+    ] = None
+    http_connections: Annotated[
+        Annotated[int, _between(8, 100_000)] | None,
+        _default_of(ConnectionLimits, "max_connections"),
+    ] = None
+    http_connections_per_address: Annotated[
+        Annotated[int, _between(4, 100_000)] | None,
+        _default_of(ConnectionLimits, "max_per_address"),
+    ] = None
+    http_idle_timeout: Annotated[
+        Annotated[float, _between(1, 3600)] | None, _default_of(ConnectionLimits, "idle_timeout_s")
+    ] = None
 
     @property
     def sessions(self) -> SessionQuota:
@@ -225,9 +254,16 @@ class StreamLimitsMb(Section, frozen=True):
     """Caps against a hostile camera (gateway/media/limits.py), given in megabytes.
     Unset: StreamLimits' defaults."""
 
-    picture_mb: Annotated[float, _between(0.1, 1024)] | None = None
-    gop_mb: Annotated[float, _between(0.1, 1024)] | None = None
-    viewer_queue_mb: Annotated[float, _between(0.1, 1024)] | None = None
+    picture_mb: Annotated[
+        Annotated[float, _between(0.1, 1024)] | None, _default_of(StreamLimits, "picture_bytes", MB)
+    ] = None
+    gop_mb: Annotated[
+        Annotated[float, _between(0.1, 1024)] | None, _default_of(StreamLimits, "gop_bytes", MB)
+    ] = None
+    viewer_queue_mb: Annotated[
+        Annotated[float, _between(0.1, 1024)] | None,
+        _default_of(StreamLimits, "viewer_queue_bytes", MB),
+    ] = None
 
     @property
     def stream_limits(self) -> StreamLimits:
@@ -308,20 +344,20 @@ class MqttConfig(Section, frozen=True):
     __secrets__: ClassVar[frozenset[str]] = frozenset({"password"})
 
     host: Text
-    port: Port = 0  # 0: 8883 with TLS, else 1883
+    port: Annotated[Port, default_in_words("`1883`; `8883` with `tls`")] = 0
     username: str | None = None
     password: str | None = None
     tls: Annotated[MqttTls | None, shorthand(_mqtt_tls_switch)] = None
     # This gateway's id on the broker and in Home Assistant. None: unique per machine
     # (brokers disconnect the older of two clients with one id, and two gateways must not
     # share availability, topics or Home Assistant ids).
-    node_id: str = ""
-    client_id: str = ""  # "": the node id
+    node_id: Annotated[str, default_in_words("`camgate-` and a hash of the machine id")] = ""
+    client_id: Annotated[str, default_in_words("the node id")] = ""
     protocol: Literal["3.1.1", "5"] = "3.1.1"
     keepalive_s: Annotated[int, _between(5, 3600)] = field(default=60, name="keepalive")
     # "": a level of its own per gateway, `camgate/<node id>`. Chosen (`frigate`, or
     # `camgate` to keep the topics of versions before node ids): that prefix.
-    topic_prefix: Text = ""
+    topic_prefix: Annotated[Text, default_in_words("`camgate/<node id>`")] = ""
     discovery: bool = True
     discovery_prefix: Text = "homeassistant"
     # 0: snapshots only on request.
@@ -452,9 +488,11 @@ class Config(Section, frozen=True, kw_only=True):
     auth: Annotated[AuthConfig, shorthand(_auth_switch)] = field(default_factory=AuthConfig)
     tls: Annotated[TlsConfig | None, shorthand(_tls_switch)] = None
     client_limits: ClientLimits = field(default_factory=ClientLimits)
-    state_dir: Annotated[Path, shorthand(_state_dir_text)] = field(
-        default_factory=default_state_dir
-    )
+    state_dir: Annotated[
+        Path,
+        shorthand(_state_dir_text),
+        default_in_words("`$STATE_DIRECTORY`, else `~/.local/state/camgate`"),
+    ] = field(default_factory=default_state_dir)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     stream_limits: StreamLimitsMb = field(default_factory=StreamLimitsMb, name="limits")

@@ -33,7 +33,7 @@ def shown(value: Any) -> str:
 
 def convert(data: Any, model: type[T], lines: dict[KeyPath, int]) -> T:
     """`data` (from YAML) as a `model`, or ConfigError naming the key path and line."""
-    root = inspect.type_info(model)
+    root = _type_info(model)
     try:
         data = _expand(data, root, ())
         return msgspec.convert(data, model, dec_hook=_decode_extra)
@@ -42,6 +42,15 @@ def convert(data: Any, model: type[T], lines: dict[KeyPath, int]) -> T:
     except msgspec.ValidationError as exc:
         path, text = _explain(str(exc), data, root)
         raise ConfigError(_with_line(text, lines, path)) from None
+
+
+_TYPE_INFO: dict[type, inspect.Type] = {}  # a model's type tree, worked out once
+
+
+def _type_info(model: type) -> inspect.Type:
+    if model not in _TYPE_INFO:
+        _TYPE_INFO[model] = inspect.type_info(model)
+    return _TYPE_INFO[model]
 
 
 def _decode_extra(kind: type, value: Any) -> Any:

@@ -48,6 +48,12 @@ def shorthand(convert: Callable[[Any], Any]) -> msgspec.Meta:
     return msgspec.Meta(extra={"shorthand": convert})
 
 
+def default_in_words(text: str) -> msgspec.Meta:
+    """Annotate a field whose default is worked out (from other fields, the machine or
+    another module's defaults): what docs/configuration.md says about it."""
+    return msgspec.Meta(extra={"default": text})
+
+
 def invalid(key: str, why: str) -> ValueError:
     """An error found by a section's own checks (__post_init__), for field `key` of it:
     gateway.config_errors puts the section's path in front."""

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from msgspec import Meta
 
-from gateway.config_model import Section, invalid
+from gateway.config_model import Section, default_in_words, invalid
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
 from gateway.media.h264 import split_annexb
 from gateway.sources.base import SourceError
@@ -52,7 +52,9 @@ class PicameraSettings(Section, frozen=True):
     framerate: Annotated[int, Meta(ge=1, le=120)] = 30
     bitrate: Annotated[int, Meta(ge=100_000, le=25_000_000)] = 3_000_000  # bits per second
     # Frames between keyframes; None: 2 s worth.
-    iperiod: Annotated[int, Meta(ge=1, le=1000)] | None = None
+    iperiod: Annotated[
+        Annotated[int, Meta(ge=1, le=1000)] | None, default_in_words("2 seconds of frames")
+    ] = None
     profile: Literal["baseline", "main", "high"] = "main"
     hflip: bool = False
     vflip: bool = False
