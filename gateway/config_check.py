@@ -90,6 +90,8 @@ def _expand(value: Any, kind: inspect.Type, path: KeyPath) -> Any:
         kind = choices[0]
     if isinstance(kind, inspect.LiteralType):
         return _literal(value, kind.values)
+    if isinstance(kind, inspect.IntType) and isinstance(value, float) and value.is_integer():
+        return int(value)  # `port: 80.0`
     if isinstance(kind, inspect.VarTupleType | inspect.ListType):
         item = _unwrap(kind.item_type)
         if isinstance(value, str) and isinstance(item, inspect.StrType):

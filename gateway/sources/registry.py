@@ -81,7 +81,7 @@ def kinds() -> tuple[CameraKind, ...]:
         package = importlib.import_module("gateway.sources")
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"gateway.sources.{module.name}")
-    return tuple(_KINDS.values())
+    return tuple(_KINDS[name] for name in sorted(_KINDS))  # the same order however imported
 
 
 def kind_named(name: str) -> CameraKind:

@@ -332,3 +332,14 @@ def test_a_merged_key_points_at_its_own_line() -> None:
     text = "cameras:\n  - &cam {name: a, source: demo}\n  - <<: *cam\n    name: b\n    linger: -1\n"
     with pytest.raises(ConfigError, match=r"^cameras\[1\]\.linger: -1 .* \(line 5\)$"):
         parse_config(text)
+
+
+def test_whole_numbers_may_be_written_as_decimals_and_choices_in_capitals() -> None:
+    config = parse_config(
+        "cameras: [{name: a, source: demo, transport: UDP, demo: {fps: 10.0}}]\n"
+        "log_level: INFO\nmqtt: {host: h, port: 1884.0, protocol: 5}"
+    )
+    camera, mqtt = config.cameras[0], config.mqtt
+    assert (camera.transport, camera.demo.fps, config.log_level) == ("udp", 10, "info")
+    assert mqtt is not None and (mqtt.port, mqtt.protocol) == (1884, "5")
+    assert isinstance(camera.demo.fps, int) and isinstance(mqtt.port, int)
