@@ -150,6 +150,12 @@ def _explain(message: str, data: Any, root: inspect.Type) -> tuple[KeyPath, str]
     keyed = _KEY_WHERE.match(message)
     if keyed:
         path = _parse_path(keyed["at"])
+        mapping = _value_at(data, path)
+        odd = [k for k in mapping if not isinstance(k, str)] if isinstance(mapping, dict) else []
+        if odd:  # YAML's scalar text of the key is what the line map knows it by
+            line_key = str(odd[0]).lower() if isinstance(odd[0], bool) else str(odd[0])
+            where = (*path, line_key)
+            return where, f"{_dotted(path) or 'config'}: key {shown(odd[0])} must be a string"
         return path, f"{_dotted(path) or 'config'}: every key must be a string"
     match = _WHERE.match(message)
     assert match is not None  # the pattern matches any text

@@ -343,3 +343,8 @@ def test_whole_numbers_may_be_written_as_decimals_and_choices_in_capitals() -> N
     assert (camera.transport, camera.demo.fps, config.log_level) == ("udp", 10, "info")
     assert mqtt is not None and (mqtt.port, mqtt.protocol) == (1884, "5")
     assert isinstance(camera.demo.fps, int) and isinstance(mqtt.port, int)
+
+
+def test_a_key_that_is_not_text_is_named_with_its_line() -> None:
+    with pytest.raises(ConfigError, match=r"^cameras\[0\]: key 5\.5 must be a string \(line 4\)$"):
+        parse_config("cameras:\n  - name: a\n    source: demo\n    5.5: x\n")
