@@ -33,10 +33,9 @@ from gateway.logrepeat import quiet_resource_errors
 from gateway.media.limits import StreamLimits
 from gateway.ptz.backend import PtzBackend, PtzError
 from gateway.ptz.controller import DEFAULT_COMMAND_TIMEOUT_S, PtzController
-from gateway.rtsp.url import redact
 from gateway.snapshot import Snapshotter
 from gateway.sources.base import Source
-from gateway.sources.demo import DemoSource
+from gateway.sources.registry import SourceSetup, kind_named
 from gateway.tls import TlsError, server_context
 from gateway.webrtc.codecs import register_h264_profiles
 from gateway.webrtc.ice_filter import install_candidate_filter
@@ -55,34 +54,15 @@ def source_factory(
     on_resolved: Callable[[str], None] | None = None,
     limits: StreamLimits | None = None,
 ) -> Callable[[], Source]:
-    if camera.is_demo:
-        return lambda: DemoSource(camera.demo)
-    if camera.is_picamera:
-        from gateway.sources.picamera import PicameraSource
-
-        return lambda: PicameraSource(camera.picamera)
-    if camera.source is None:  # an `onvif:` camera: the camera tells us its RTSP URL
-        from gateway.onvif.source import OnvifSource
-
-        assert onvif is not None, "an onvif camera needs its OnvifSession"
-        return lambda: OnvifSource(onvif, camera.transport, on_resolved=on_resolved, limits=limits)
-    from gateway.sources.rtsp import RtspSource
-
-    url = camera.source
-    return lambda: RtspSource(url, transport=camera.transport, limits=limits)
+    """Builds the camera's Source, afresh for each connection, as its kind says."""
+    kind = kind_named(camera.kind)
+    setup = SourceSetup(camera, limits=limits, onvif=onvif, on_resolved=on_resolved)
+    return lambda: kind.build(setup)
 
 
 def camera_description(camera: CameraConfig) -> str:
     """What the API shows as a camera's source before it connects: never a credential."""
-    if camera.is_demo:
-        return "demo"
-    if camera.is_picamera:
-        return f"picamera {camera.picamera.camera}"
-    if camera.source is not None:
-        return redact(camera.source)
-    assert camera.onvif is not None
-    profile = f" ({camera.onvif.profile})" if camera.onvif.profile else ""
-    return f"onvif://{camera.onvif.address}{profile}"
+    return kind_named(camera.kind).describe(camera)
 
 
 @dataclass
@@ -226,23 +206,21 @@ class Gateway:
 
 def _onvif_parts(config: Config) -> tuple[dict[str, OnvifSession], dict[str, PtzBackend]]:
     """An OnvifSession and an OnvifPtz for every camera with an `onvif:` block."""
-    cameras = [cam for cam in config.cameras if cam.onvif is not None]
-    if not cameras:
+    endpoints = {cam.name: cam.onvif_settings for cam in config.cameras if cam.onvif_settings}
+    if not endpoints:
         return {}, {}
     from gateway.onvif.ptz import OnvifPtz
     from gateway.onvif.session import OnvifSession
 
-    sessions = {cam.name: OnvifSession(cam.onvif, cam.name) for cam in cameras if cam.onvif}
+    sessions = {name: OnvifSession(onvif, name) for name, onvif in endpoints.items()}
     return sessions, {name: OnvifPtz(session) for name, session in sessions.items()}
 
 
 def camera_model(camera: CameraConfig) -> str:
     """What kind of camera it is, in words (Home Assistant's device model)."""
-    if camera.is_demo:
-        return "Demo camera"
-    if camera.is_picamera:
-        return "Raspberry Pi camera"
-    return "ONVIF camera" if camera.onvif is not None else "RTSP camera"
+    kind = kind_named(camera.kind)
+    carried = [model for block, model in kind.model_with.items() if getattr(camera, block, None)]
+    return carried[0] if carried else kind.model
 
 
 def _mqtt_bridge(
@@ -278,7 +256,7 @@ def _ptz_controllers(config: Config, backends: dict[str, PtzBackend]) -> dict[st
             continue
         # The backend may need a few bounded requests (reconnect, re-read the PTZ node)
         # before the command itself: the controller's backstop allows for them.
-        request_s = cam.onvif.timeout_s if cam.onvif is not None else 0.0
+        request_s = cam.onvif_settings.timeout_s if cam.onvif_settings is not None else 0.0
         timeout = max(DEFAULT_COMMAND_TIMEOUT_S, 4 * request_s)
         controllers[cam.name] = PtzController(
             backend,

@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
+
+from msgspec.structs import replace
 
 from gateway import __version__
 from gateway.auth.commands import COMMANDS as ACCOUNT_COMMANDS

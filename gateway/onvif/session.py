@@ -30,7 +30,7 @@ from types import ModuleType
 from typing import Any, Literal
 from urllib.parse import quote
 
-from gateway.config import OnvifConfig
+from gateway.onvif.settings import OnvifConfig
 from gateway.rtsp.url import parse_url, redact
 
 log = logging.getLogger("camgate.onvif")

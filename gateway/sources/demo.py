@@ -14,17 +14,35 @@ import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from typing import TYPE_CHECKING, Annotated
 
-import av
-from av.video.frame import PictureType
+from msgspec import Meta
 
-from gateway.config import DemoSettings
+from gateway.config_model import Section
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
 from gateway.media.h264 import split_annexb
 from gateway.sources.base import SourceError
 from gateway.sources.clock_overlay import NEUTRAL_CHROMA, draw_text, fill_rect, text_size
+from gateway.sources.registry import CameraKind, SourceSetup, register
+
+if TYPE_CHECKING:  # PyAV is imported when a demo camera starts, not with the config
+    import av
 
 log = logging.getLogger("camgate.demo")
+
+
+class DemoSettings(Section, frozen=True):
+    """A camera's `demo:` block: the test pattern camgate encodes."""
+
+    width: Annotated[int, Meta(ge=64, le=3840)] = 1280
+    height: Annotated[int, Meta(ge=64, le=2160)] = 720
+    fps: Annotated[int, Meta(ge=1, le=60)] = 30
+    bitrate_kbps: Annotated[int, Meta(ge=100, le=20_000)] = 2000
+    gop_seconds: Annotated[float, Meta(ge=0.1, le=60)] = 2.0
+
+    def __post_init__(self) -> None:
+        if self.width % 2 or self.height % 2:
+            raise ValueError("width and height must be even numbers")
 
 
 class DemoSource:
@@ -68,6 +86,9 @@ class DemoSource:
             await asyncio.to_thread(thread.join, 5.0)
 
     def _encode_loop(self, stop: threading.Event, emit: Callable[[AccessUnit], None]) -> None:
+        import av
+        from av.video.frame import PictureType
+
         s = self.settings
         encoder = _make_encoder(s)
         pattern = av.open(f"testsrc2=size={s.width}x{s.height}:rate={s.fps}", format="lavfi")
@@ -134,6 +155,8 @@ def _call_soon(
 
 
 def _make_encoder(s: DemoSettings) -> av.VideoCodecContext:
+    import av
+
     encoder = av.CodecContext.create("libx264", "w")
     encoder.width = s.width
     encoder.height = s.height
@@ -155,3 +178,20 @@ def _make_encoder(s: DemoSettings) -> av.VideoCodecContext:
     }
     encoder.open()
     return encoder
+
+
+def _build(setup: SourceSetup) -> DemoSource:
+    return DemoSource(DEMO.settings_of(setup.camera))
+
+
+DEMO = register(
+    CameraKind(
+        name="demo",
+        model="Demo camera",
+        settings=DemoSettings,
+        build=_build,
+        describe=lambda camera: "demo",
+        takes_source=lambda source: source == "demo",
+        source_hint="'demo'",
+    )
+)

@@ -20,9 +20,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from gateway.config import PicameraSettings
+from msgspec import Meta
+
+from gateway.config_model import Section, default_in_words, invalid
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
 from gateway.media.h264 import split_annexb
 from gateway.sources.base import SourceError
@@ -32,8 +34,46 @@ from gateway.sources.picamera_encoder import (
     pyav_too_old,
     usable_profile,
 )
+from gateway.sources.registry import CameraKind, SourceSetup, register
+
+if TYPE_CHECKING:
+    from gateway.config import CameraConfig
 
 log = logging.getLogger("camgate.picamera")
+
+
+class PicameraSettings(Section, frozen=True):
+    """A camera's `picamera:` block: the Pi's own camera (picamera2, hardware H.264 on
+    Pi 3/4/Zero 2 W)."""
+
+    camera: Annotated[int, Meta(ge=0, le=15)] = 0  # index among the Pi's cameras
+    width: Annotated[int, Meta(ge=64, le=1920)] = 1280
+    height: Annotated[int, Meta(ge=64, le=1080)] = 720
+    framerate: Annotated[int, Meta(ge=1, le=120)] = 30
+    bitrate: Annotated[int, Meta(ge=100_000, le=25_000_000)] = 3_000_000  # bits per second
+    # Frames between keyframes; None: 2 s worth.
+    iperiod: Annotated[
+        Annotated[int, Meta(ge=1, le=1000)] | None, default_in_words("2 seconds of frames")
+    ] = None
+    profile: Literal["baseline", "main", "high"] = "main"
+    hflip: bool = False
+    vflip: bool = False
+    rotation: int = 0  # 0 or 180
+
+    def __post_init__(self) -> None:
+        if self.width % 2 or self.height % 2:
+            raise ValueError("width and height must be even numbers")
+        if self.rotation not in (0, 180):
+            raise invalid(
+                "rotation",
+                f"{self.rotation!r}: the Pi camera turns by 0 or 180 degrees only "
+                "(use hflip/vflip for mirror images)",
+            )
+
+    @property
+    def keyframe_interval(self) -> int:
+        return self.iperiod if self.iperiod is not None else 2 * self.framerate
+
 
 INSTALL_HINT = (
     "picamera2 is not installed: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
@@ -291,3 +331,26 @@ async def _on_daemon_thread(work: Callable[[], None], timeout: float, what: str)
     except TimeoutError:
         return False
     return True
+
+
+def _build(setup: SourceSetup) -> PicameraSource:
+    return PicameraSource(PICAMERA.settings_of(setup.camera))
+
+
+def _describe(camera: CameraConfig) -> str:
+    settings: PicameraSettings = PICAMERA.settings_of(camera)
+    return f"picamera {settings.camera}"
+
+
+PICAMERA = register(
+    CameraKind(
+        name="picamera",
+        model="Raspberry Pi camera",
+        settings=PicameraSettings,
+        build=_build,
+        describe=_describe,
+        takes_source=lambda source: source == "picamera",
+        source_hint="'picamera'",
+        block_alone=True,  # `picamera: {...}` alone is enough
+    )
+)

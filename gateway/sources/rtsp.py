@@ -23,7 +23,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gateway.media.accessunit import AccessUnit
 from gateway.media.assembler import AccessUnitAssembler
@@ -43,6 +43,10 @@ from gateway.rtsp.message import (
 from gateway.rtsp.sdp import H264Stream, SdpError, base_url, find_h264
 from gateway.rtsp.url import RtspUrl, parse_url, redact, strip_credentials
 from gateway.sources.base import SourceError, SourceLimitError
+from gateway.sources.registry import CameraKind, SourceSetup, register
+
+if TYPE_CHECKING:
+    from gateway.config import CameraConfig
 
 log = logging.getLogger("camgate.rtsp")
 
@@ -742,3 +746,33 @@ class RtspSource:
         return build_receiver_report(
             self._own_ssrc, self._ssrc, fraction, self.packets_lost, highest
         )
+
+
+def _check_url(source: str) -> None:
+    parse_url(source)  # its ValueError never repeats the URL (credentials)
+
+
+def _build(setup: SourceSetup) -> RtspSource:
+    camera = setup.camera
+    assert camera.source is not None
+    return RtspSource(camera.source, transport=camera.transport, limits=setup.limits)
+
+
+def _describe(camera: CameraConfig) -> str:
+    assert camera.source is not None
+    return redact(camera.source)
+
+
+RTSP = register(
+    CameraKind(
+        name="rtsp",
+        model="RTSP camera",
+        build=_build,
+        describe=_describe,
+        takes_source=lambda source: source.lower().startswith(("rtsp://", "rtsps://")),
+        source_hint="an rtsp:// or rtsps:// URL",
+        check_source=_check_url,
+        carries=frozenset({"onvif"}),  # ONVIF for PTZ only, the stream from `source`
+        model_with={"onvif": "ONVIF camera"},
+    )
+)

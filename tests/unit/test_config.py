@@ -31,15 +31,17 @@ def test_full_config_parses() -> None:
     assert config.listen == ("127.0.0.1", 9000)
     assert [c.name for c in config.cameras] == ["garage", "demo"]
     garage = config.cameras[0]
-    assert garage.transport == "udp" and garage.preload and not garage.is_demo
-    assert config.cameras[1].is_demo and config.cameras[1].transport == "tcp"
+    assert garage.transport == "udp" and garage.preload and garage.kind != "demo"
+    assert config.cameras[1].kind == "demo" and config.cameras[1].transport == "tcp"
     assert config.webrtc.ice_servers[1].username == "u"
     assert config.webrtc.candidates.restricted
 
 
 def test_demo_config_is_one_preloaded_demo_camera() -> None:
     config = demo_config()
-    assert len(config.cameras) == 1 and config.cameras[0].is_demo and config.cameras[0].preload
+    assert (
+        len(config.cameras) == 1 and config.cameras[0].kind == "demo" and config.cameras[0].preload
+    )
     assert config.listen == ("0.0.0.0", 8080)
     assert not config.webrtc.ice_servers  # no public STUN server by default
 
@@ -114,8 +116,8 @@ def test_shipped_example_config_is_valid() -> None:
     config = load_config(Path(__file__).parents[2] / "camgate.example.yaml")
     assert [c.name for c in config.cameras] == ["driveway", "garden", "porch", "yard", "pi", "demo"]
     porch, yard = config.cameras[2], config.cameras[3]
-    assert porch.streams_via_onvif and porch.onvif and porch.onvif.profile == "SubStream"
-    assert not yard.streams_via_onvif and yard.onvif and yard.source  # ONVIF for PTZ only
+    assert porch.kind == "onvif" and porch.onvif and porch.onvif.profile == "SubStream"
+    assert yard.kind != "onvif" and yard.onvif and yard.source  # ONVIF for PTZ only
 
 
 # --- onvif cameras ----------------------------------------------------------------------
@@ -126,7 +128,7 @@ def test_onvif_camera_without_source_streams_via_onvif() -> None:
         "cameras: [{name: ptz, onvif: {host: 192.0.2.5, username: admin, password: hunter2}}]"
     )
     cam = config.cameras[0]
-    assert cam.source is None and cam.streams_via_onvif and not cam.is_demo
+    assert cam.source is None and cam.kind == "onvif" and cam.kind != "demo"
     assert cam.onvif is not None
     assert (cam.onvif.host, cam.onvif.port, cam.onvif.timeout_s) == ("192.0.2.5", 80, 5.0)
     assert cam.onvif.username == "admin" and cam.onvif.password == "hunter2"
@@ -140,7 +142,7 @@ def test_onvif_block_with_rtsp_source_is_for_ptz_only() -> None:
         " onvif: {host: 'fe80::1', port: 8000, profile: ' Sub ', timeout: 2.5}}]"
     )
     cam = config.cameras[0]
-    assert cam.source == "rtsp://h/x" and not cam.streams_via_onvif
+    assert cam.source == "rtsp://h/x" and cam.kind != "onvif"
     assert cam.onvif is not None and cam.onvif.address == "[fe80::1]:8000"
     assert cam.onvif.profile == "Sub" and cam.onvif.timeout_s == 2.5
     assert cam.onvif.username is None and cam.onvif.password is None
@@ -286,3 +288,63 @@ def test_send_workers() -> None:
     assert parse_config(base + "webrtc: {send_workers: 3}").webrtc.send_workers == 3
     auto = parse_config(base + "webrtc: {send_workers: auto}").webrtc.send_workers
     assert auto == max((os.cpu_count() or 1) - 1, 0)
+
+
+# --- the line of every error ------------------------------------------------------------
+
+LINED = """\
+listen: 8080
+cameras:
+  - name: front
+    source: demo
+  - name: back
+    source: demo
+    demo:
+      width: {width}
+      {extra}
+mqtt:
+  host: broker.lan
+  port: {port}
+"""
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"width": 5000}, "cameras[1].demo.width: 5000 must be between 64 and 3840 (line 8)"),
+        ({"width": 641}, "cameras[1].demo: width and height must be even numbers (line 7)"),
+        ({"extra": "colour: red"}, "cameras[1].demo.colour: unknown key (allowed: "),
+        ({"port": "'x'"}, "mqtt.port: 'x' must be a number (line 12)"),
+        ({"port": 0}, "mqtt.port: 0 must be between 1 and 65535 (line 12)"),
+    ],
+)
+def test_every_error_names_its_line(values: dict[str, object], message: str) -> None:
+    text = LINED.format(**{"width": 640, "extra": "", "port": 1883, **values})
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert str(info.value).startswith(message)
+    if "colour" in message:
+        assert str(info.value).endswith("(line 9)")
+        assert "allowed: bitrate_kbps, fps, gop_seconds, height, width" in str(info.value)
+
+
+def test_a_merged_key_points_at_its_own_line() -> None:
+    text = "cameras:\n  - &cam {name: a, source: demo}\n  - <<: *cam\n    name: b\n    linger: -1\n"
+    with pytest.raises(ConfigError, match=r"^cameras\[1\]\.linger: -1 .* \(line 5\)$"):
+        parse_config(text)
+
+
+def test_whole_numbers_may_be_written_as_decimals_and_choices_in_capitals() -> None:
+    config = parse_config(
+        "cameras: [{name: a, source: demo, transport: UDP, demo: {fps: 10.0}}]\n"
+        "log_level: INFO\nmqtt: {host: h, port: 1884.0, protocol: 5}"
+    )
+    camera, mqtt = config.cameras[0], config.mqtt
+    assert (camera.transport, camera.demo.fps, config.log_level) == ("udp", 10, "info")
+    assert mqtt is not None and (mqtt.port, mqtt.protocol) == (1884, "5")
+    assert isinstance(camera.demo.fps, int) and isinstance(mqtt.port, int)
+
+
+def test_a_key_that_is_not_text_is_named_with_its_line() -> None:
+    with pytest.raises(ConfigError, match=r"^cameras\[0\]: key 5\.5 must be a string \(line 4\)$"):
+        parse_config("cameras:\n  - name: a\n    source: demo\n    5.5: x\n")

@@ -56,13 +56,13 @@ def test_pi_camera_detection(tmp_path: Path, monkeypatch) -> None:
 def test_picamera_config() -> None:
     config = parse_config("cameras: [{name: pi, source: picamera}]")
     cam = config.cameras[0]
-    assert cam.is_picamera and cam.picamera.width == 1280 and cam.picamera.framerate == 30
+    assert cam.kind == "picamera" and cam.picamera.width == 1280 and cam.picamera.framerate == 30
     assert cam.picamera.keyframe_interval == 60 and cam.picamera.bitrate == 3_000_000
     short = parse_config(
         "cameras: [{name: pi, picamera: {camera: 1, width: 1920, height: 1080, framerate: 25,"
         " bitrate: 6000000, iperiod: 50, profile: high, hflip: true, rotation: 180}}]"
     ).cameras[0]
-    assert short.is_picamera and short.picamera.camera == 1
+    assert short.kind == "picamera" and short.picamera.camera == 1
     assert (short.picamera.profile, short.picamera.keyframe_interval) == ("high", 50)
     assert short.picamera.rotation == 180 and short.picamera.hflip
 

@@ -2,18 +2,25 @@
 
 The URL is asked for again on every (re)connect: cameras may change ports or paths after a
 reboot or a settings change, and some hand out URLs that are valid for one session only.
+The camera's ONVIF session (gateway/onvif/session.py) is shared with its PTZ; the
+`onvif-zeep-async` library is imported on first connect only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gateway.media.accessunit import AccessUnit
 from gateway.media.limits import StreamLimits
-from gateway.onvif.session import OnvifError, OnvifSession
+from gateway.onvif.settings import OnvifConfig
 from gateway.sources.base import SourceError
+from gateway.sources.registry import CameraKind, SourceSetup, register
 from gateway.sources.rtsp import RtspSource
+
+if TYPE_CHECKING:
+    from gateway.config import CameraConfig
+    from gateway.onvif.session import OnvifSession
 
 
 class OnvifSource:
@@ -40,6 +47,8 @@ class OnvifSource:
         return self._rtsp.request_keyframe() if self._rtsp else False
 
     async def run(self, emit: Callable[[AccessUnit], None]) -> None:
+        from gateway.onvif.session import OnvifError
+
         try:
             profile = await self.session.select_profile()
             uri = await self.session.stream_uri(profile)
@@ -51,3 +60,28 @@ class OnvifSource:
         self._rtsp = RtspSource(uri.url, transport=self.transport, limits=self.limits)
         self._rtsp.sdp_parameter_sets = self.sdp_parameter_sets
         await self._rtsp.run(emit)
+
+
+def _build(setup: SourceSetup) -> OnvifSource:
+    assert setup.onvif is not None, "an onvif camera needs its OnvifSession"
+    return OnvifSource(
+        setup.onvif, setup.camera.transport, on_resolved=setup.on_resolved, limits=setup.limits
+    )
+
+
+def _describe(camera: CameraConfig) -> str:
+    settings: OnvifConfig = ONVIF.settings_of(camera)
+    profile = f" ({settings.profile})" if settings.profile else ""
+    return f"onvif://{settings.address}{profile}"
+
+
+ONVIF = register(
+    CameraKind(
+        name="onvif",
+        model="ONVIF camera",
+        settings=OnvifConfig,
+        build=_build,
+        describe=_describe,
+        block_alone=True,  # no `source`: the camera tells its RTSP URL (GetStreamUri)
+    )
+)
