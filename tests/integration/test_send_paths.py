@@ -14,8 +14,9 @@ from aiortc import RTCRtpSender
 
 from gateway.compat.check import FORCE_ENV
 from gateway.media.h264 import NAL_SPS, nal_type, split_annexb
-from tests.conftest import WhepViewerFactory
+from tests.conftest import RtspServerFactory, WhepViewerFactory
 from tests.integration.conftest import GatewayFactory, RunningGateway
+from tests.rig.streams import testsrc_h264
 from tests.rig.whep_client import WhepViewer
 
 SMALL = {"width": 320, "height": 240, "fps": 30, "bitrate_kbps": 800, "gop_seconds": 1}
@@ -102,3 +103,22 @@ async def test_an_aiortc_upgrade_that_reshapes_a_hook_still_delivers_frames(
     await whep_viewer(gw.base_url, "cam")  # a second viewer: still one log line
     fallback_lines = [r for r in caplog.records if "send path: fallback" in r.getMessage()]
     assert len(fallback_lines) == 1 and "RTCRtpSender._run_rtp()" in caplog.text
+
+
+@pytest.mark.rtsp
+@pytest.mark.parametrize("send_path", ["fast", "fallback"])
+async def test_a_real_cameras_h264_arrives_untouched_on_either_path(
+    send_path: str,
+    rtsp_server: RtspServerFactory,
+    start_gateway: GatewayFactory,
+    whep_viewer: WhepViewerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same with GStreamer's RTSP server as the camera (x264, not PyAV): what
+    scripts/test-aiortc-floor runs at the oldest aiortc too."""
+    if send_path == "fallback":
+        monkeypatch.setenv(FORCE_ENV, "fallback")
+    server = await rtsp_server({"/cam": testsrc_h264(width=320, height=240, gop=30)})
+    gw = await start_gateway(cameras=[{"name": "cam", "source": server.url("/cam")}])
+    assert (await _health(gw))["send_path"] == send_path
+    await _assert_viewer_gets_the_cameras_stream(gw, whep_viewer)
