@@ -15,6 +15,7 @@ lint:
 	.venv/bin/ruff check gateway tests bench
 	.venv/bin/ruff format --check gateway tests bench
 	.venv/bin/python -m mypy --ignore-missing-imports gateway
+	.venv/bin/lint-imports
 
 bench:  ## benchmarks, as root (see docs/benchmarks.md)
 	@bash scripts/install-deps.sh --test

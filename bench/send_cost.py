@@ -28,8 +28,8 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from pylibsrtp import Policy, Session
 
-from gateway.webrtc.rtppump import RtpPump
-from gateway.webrtc.udpbatch import batch_sender
+from gateway.sendpath.rtppump import RtpPump
+from gateway.sendpath.udpbatch import batch_sender
 
 PAYLOAD = os.urandom(1180)  # a full FU-A fragment
 RUNS = 5
@@ -116,7 +116,7 @@ def measure(packets: int) -> dict[str, Any]:
     built = aiortc_build(1)
     protected = srtp.protect(built)
 
-    # camgate: the send loop's own pump (gateway/webrtc/rtppump.py): each packet built in
+    # camgate: the send loop's own pump (gateway/sendpath/rtppump.py): each packet built in
     # a C slot, SRTP in place, a frame per sendmmsg.
     batch = batch_sender()
     assert batch is not None, "sendmmsg is missing"

@@ -144,6 +144,7 @@ class Gateway:
 
     async def start(self, web_root: Path | None = None) -> list[tuple[str, int]]:
         """Start cameras and the HTTP server; returns the bound (host, port) pairs."""
+        await self.sessions.check_libraries()  # logs which send path viewers get
         if self.send_workers is not None:
             await self.send_workers.start()
         for hub in self.hubs.values():

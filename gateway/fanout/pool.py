@@ -20,7 +20,6 @@ import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from gateway.fanout.protocol import (
     GONE,
@@ -37,8 +36,8 @@ from gateway.fanout.protocol import (
     remove_viewer_datagram,
     send_message,
 )
-from gateway.webrtc.rtppump import PumpGone, RtpPump
-from gateway.webrtc.srtp_keys import sending_key
+from gateway.sendpath.rtppump import PumpGone, RtpPump
+from gateway.sendpath.srtp_keys import SrtpKey
 
 log = logging.getLogger("camgate.fanout")
 
@@ -58,7 +57,7 @@ class WorkerState:
 
 
 class RemotePump:
-    """A viewer's pump in a worker, as the send loop sees it (fastsend.Pump)."""
+    """A viewer's pump in a worker, as the send loop sees it (gateway/webrtc/fastsend.py)."""
 
     def __init__(self, link: WorkerLink, viewer: int, sequence: int) -> None:
         self.link = link
@@ -302,22 +301,20 @@ class SendWorkerPool:
         return frame
 
     def attach(
-        self, dtls: Any, pair: Any, template: RtpPump
+        self, key: SrtpKey, sock: socket.socket, address: tuple[str, int], template: RtpPump
     ) -> tuple[RemotePump, Callable[[], None]]:
-        """Hand a connected viewer to the least loaded worker: its pump, and what ends it."""
+        """Hand a connected viewer to the least loaded worker: the SRTP `key` it sends
+        with, its UDP socket and address, its pump's template. Returns the pump and what
+        ends it."""
         links = [link for link in self.links if link is not None and link.alive]
         if not links:
             raise PumpGone("no send worker is running")
         link = min(links, key=lambda candidate: len(candidate.pumps))
-        sock = pair.protocol.transport.get_extra_info("socket")
-        if sock is None:
-            raise ConnectionError("the viewer's socket is gone")
-        key = sending_key(dtls)
         rtx = template.rtx
         spec = ViewerSpec(
             viewer=next(self._viewer_ids),
             family=int(sock.family),
-            address=(str(pair.remote_addr[0]), int(pair.remote_addr[1])),
+            address=(str(address[0]), int(address[1])),
             header=bytes(template.header),
             abs_send_time_offset=template.abs_send_time_offset,
             ssrc=template.ssrc,

@@ -34,9 +34,9 @@ from gateway.fanout.protocol import (
     parse_send,
     stats_message,
 )
-from gateway.webrtc.rtppump import RtpPump, Rtx
-from gateway.webrtc.srtp_keys import SrtpKey
-from gateway.webrtc.udpbatch import batch_sender
+from gateway.sendpath.rtppump import RtpPump, Rtx
+from gateway.sendpath.srtp_keys import SrtpKey
+from gateway.sendpath.udpbatch import batch_sender
 
 log = logging.getLogger("camgate.worker")
 

@@ -35,6 +35,8 @@ def ptz_json(app: web.Application, camera: str) -> dict[str, Any] | None:
 @access(Access.PUBLIC)
 async def health(request: web.Request) -> web.Response:
     hubs: dict[str, CameraHub] = request.app[HUBS]
+    # Which send path viewers get and which library internals were missing (gateway/compat/).
+    libraries = await request.app[SESSIONS].check_libraries()
     return web.json_response(
         {
             "status": "ok",
@@ -43,6 +45,8 @@ async def health(request: web.Request) -> web.Response:
             "cameras": len(hubs),
             "cameras_live": sum(1 for h in hubs.values() if h.state == "live"),
             "sessions": len(request.app[SESSIONS]),
+            "send_path": libraries.send_path,
+            "missing_internals": list(libraries.missing),
         }
     )
 

@@ -25,6 +25,7 @@ from gateway.auth.passwords import PasswordError
 from gateway.auth.roles import Access, Identity, access, declared_access
 from gateway.auth.service import Authenticator, LoginRefused, SetupRefused
 from gateway.auth.store import AuthFileError
+from gateway.http.cors import CORS
 from gateway.http.errors import error_response
 from gateway.http.keys import AUTH, WEB_ROOT
 from gateway.http.static import SECURITY_HEADERS
@@ -87,8 +88,6 @@ def _not_this_host(request: web.Request, auth: Authenticator) -> web.Response:
 def _with_cors(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
     """WHEP players on other origins must be able to read a 401/403, not see a network
     error: WHEP answers carry the CORS headers, refusals included."""
-    from gateway.http.whep import CORS  # here: whep.py imports this module
-
     if "/whep" in request.path and request.path.startswith("/api/cameras/"):
         response.headers.update(CORS)
     return response

@@ -16,6 +16,7 @@ from aiohttp import web
 from gateway import fdbudget
 from gateway.auth.roles import Access, Identity, Role, access
 from gateway.http.auth import identity_of
+from gateway.http.cors import CORS
 from gateway.http.errors import error_response
 from gateway.http.keys import AUTH, HUBS, SESSIONS
 from gateway.webrtc.limits import Client, SessionLimitExceeded, SessionSlot
@@ -27,15 +28,9 @@ log = logging.getLogger("camgate.whep")
 SDP = "application/sdp"
 BODY_TIMEOUT_S = 10.0
 SDPFRAG = "application/trickle-ice-sdpfrag"
+
+
 # Third-party WHEP players run on other origins.
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "POST, PATCH, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, If-Match, Authorization",
-    "Access-Control-Expose-Headers": "Location, ETag, Link",
-}
-
-
 async def read_text_body(request: web.Request, content_type: str, limit: int) -> str:
     """The body as text, or an HTTPException with the right status."""
     if request.content_type != content_type:

@@ -9,6 +9,7 @@ import ssl
 
 import aiomqtt
 
+from gateway.compat import mqtt as mqtt_compat
 from gateway.config import MqttConfig, MqttTls
 
 log = logging.getLogger("camgate.mqtt")
@@ -47,9 +48,8 @@ def ack_promptly(client: aiomqtt.Client) -> None:
     camgate is unacknowledged (a PUBACK), it holds back the next one, e.g. a PTZ command,
     until camgate's delayed ACK. TCP_QUICKACK after each read sends that ACK at once; it
     does not stick, hence after every message."""
-    paho = getattr(client, "_client", None)  # aiomqtt's paho client
-    sock = paho.socket() if paho is not None else None
-    if isinstance(sock, socket.socket):
+    sock = mqtt_compat.client_socket(client)
+    if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)
 

@@ -4,65 +4,45 @@ aiortc's RTCRtpSender._run_rtp builds an RtpPacket object per packet, serializes
 header extensions, and awaits three coroutine layers (DTLS transport, ICE transport,
 aioice) down to `sendto`: ~33 us per packet per viewer. Here the loop takes each frame's
 payloads (packetized once for all viewers) and hands them to an RtpPump
-(gateway/webrtc/rtppump.py: header template, SRTP in place, one `sendmmsg` per frame) —
+(gateway/sendpath/rtppump.py: header template, SRTP in place, one `sendmmsg` per frame) —
 in this process, or in a send worker process when `webrtc.send_workers` is set
 (gateway/fanout/). What aiortc does around the send keeps working on its own state,
 which this loop feeds:
-- NACK: aiortc calls sender._retransmit(seq); the pump resends from its history
+- NACK: aiortc calls the sender's retransmit hook; the pump resends from its history
   (RTX-wrapped when negotiated);
 - RTCP sender reports and getStats(): the same counters aiortc's loop updates;
-- PLI/FIR: unchanged (gateway/webrtc/passthrough.py routes them to the camera).
+- PLI/FIR: the sender's keyframe hook asks the camera hub for an IDR.
 
-All of aiortc's internals this needs are named in SENDER_FIELDS below and checked by
-`fast_send_supported()` (tests/unit/test_fastsend.py fails if an aiortc upgrade changes
-them); without them camgate falls back to aiortc's loop and logs why, once.
+Every aiortc internal this touches is reached through gateway/compat/aiortc.py, which is
+checked once at start-up; without all of it camgate never builds a FastSender and sends
+through aiortc's public API instead (gateway/webrtc/passthrough.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
+import socket
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
-from aiortc.utils import random16, random32, uint32_add
 
-from gateway.webrtc.rtppump import PumpGone, RtpPump, Rtx
-from gateway.webrtc.srtp_inplace import inplace_supported
-from gateway.webrtc.udpbatch import batch_sender
-
-if TYPE_CHECKING:
-    from gateway.fanout.pool import SendWorkerPool
+from gateway.compat import aiortc as aiortc_compat
+from gateway.sendpath.rtppump import PumpGone, RtpPump, Rtx
+from gateway.sendpath.srtp_inplace import inplace_supported
+from gateway.sendpath.srtp_keys import SrtpKey
+from gateway.sendpath.udpbatch import batch_sender
 
 log = logging.getLogger("camgate.webrtc")
 
-ICE_COMPONENT = 1
-# Private RTCRtpSender attributes (name-mangled) this loop reads or updates.
-SENDER_FIELDS = (
-    "rtp_started",
-    "rtp_exited",
-    "mid",
-    "rtp_header_extensions_map",
-    "rtx_payload_type",
-    "ntp_timestamp",
-    "rtp_timestamp",
-    "octet_count",
-    "packet_count",
-)
 _HEADER_SIZE = 12
 
-
-def _field(name: str) -> str:
-    return f"_RTCRtpSender__{name}"
-
-
-_NTP_TIMESTAMP, _RTP_TIMESTAMP = _field("ntp_timestamp"), _field("rtp_timestamp")
-_OCTET_COUNT, _PACKET_COUNT = _field("octet_count"), _field("packet_count")
-
-FrameSource = Callable[[Any], Awaitable[Any]]  # codec -> RTCEncodedFrame | None
+# The next frame: its RTP payloads and 90 kHz timestamp (None: nothing to send yet).
+FrameSource = Callable[[], Awaitable[tuple[list[bytes], int] | None]]
 
 
 class Pump(Protocol):
@@ -80,15 +60,12 @@ class Pump(Protocol):
     def retransmit(self, sequence_number: int) -> bool: ...
 
 
-def fast_send_supported(sender: RTCRtpSender) -> str | None:
-    """None if this aiortc has what the fast loop relies on, else what is missing."""
-    for name in SENDER_FIELDS:
-        if not hasattr(sender, _field(name)):
-            return f"RTCRtpSender has no {name}"
-    for method in ("_run_rtp", "_retransmit", "_next_encoded_frame"):
-        if not callable(getattr(sender, method, None)):
-            return f"RTCRtpSender has no {method}()"
-    return None
+class SendWorkers(Protocol):
+    """Send worker processes to hand a connected viewer to (gateway/fanout/pool.py)."""
+
+    def attach(
+        self, key: SrtpKey, sock: socket.socket, address: tuple[str, int], template: RtpPump
+    ) -> tuple[Pump, Callable[[], None]]: ...
 
 
 class FastSender:
@@ -98,7 +75,9 @@ class FastSender:
         self,
         sender: RTCRtpSender,
         next_frame: FrameSource,
-        workers: SendWorkerPool | None = None,
+        workers: SendWorkers | None = None,
+        *,
+        on_keyframe_request: Callable[[], None] = lambda: None,
     ) -> None:
         self.sender = sender
         self.next_frame = next_frame
@@ -107,8 +86,12 @@ class FastSender:
         self._route: tuple[Any, Any] | None = None  # (ICE pair, SRTP session) of the pump
         self._detach: Callable[[], None] | None = None  # leaves the send worker
         self.on_pump_gone: Callable[[], object] = lambda: None  # the viewer can't be served
-        sender._run_rtp = self.run_rtp  # type: ignore[method-assign]
-        sender._retransmit = self.retransmit  # type: ignore[method-assign]
+        aiortc_compat.hook_sender(
+            sender,
+            run_rtp=self.run_rtp,
+            retransmit=self.retransmit,
+            send_keyframe=on_keyframe_request,
+        )
 
     # Counters for tests, stats and the benchmark.
     @property
@@ -123,54 +106,59 @@ class FastSender:
     def retransmitted(self) -> int:
         return self.pump.retransmitted if self.pump else 0
 
-    def _get(self, name: str) -> Any:
-        return getattr(self.sender, _field(name))
-
     def _header_template(self, payload_type: int) -> tuple[bytes, int | None]:
         """The RTP header with this viewer's SSRC and header extensions (mid, abs-send-
         time), and the offset of the 3-byte abs-send-time value to patch per frame."""
         packet = RtpPacket(payload_type=payload_type, sequence_number=0, timestamp=0)
-        packet.ssrc = self.sender._ssrc
-        packet.extensions.mid = self._get("mid")
+        packet.ssrc = aiortc_compat.ssrc(self.sender)
+        packet.extensions.mid = aiortc_compat.sender_field(self.sender, "mid")
         packet.extensions.abs_send_time = 0xABCDEF  # a marker to find the value by
-        header = packet.serialize(self._get("rtp_header_extensions_map"))
+        header = packet.serialize(
+            aiortc_compat.sender_field(self.sender, "rtp_header_extensions_map")
+        )
         offset = header.find(b"\xab\xcd\xef", _HEADER_SIZE)
         return header, offset if offset >= 0 else None
 
     def _new_pump(self, codec: Any) -> RtpPump:
         header, abs_offset = self._header_template(codec.payloadType)
-        rtx_payload_type = self._get("rtx_payload_type")
+        rtx_payload_type = aiortc_compat.sender_field(self.sender, "rtx_payload_type")
+        rtx = None
+        if rtx_payload_type is not None:
+            rtx = Rtx(rtx_payload_type, aiortc_compat.rtx_ssrc(self.sender))
         return RtpPump(
             header=header,
             abs_send_time_offset=abs_offset,
-            ssrc=self.sender._ssrc,
+            ssrc=aiortc_compat.ssrc(self.sender),
             payload_type=codec.payloadType,
-            sequence=random16(),
-            rtx=None if rtx_payload_type is None else Rtx(rtx_payload_type, self.sender._rtx_ssrc),
-            rtx_sequence=random16(),
+            sequence=secrets.randbits(16),
+            rtx=rtx,
+            rtx_sequence=secrets.randbits(16),
         )
 
     async def run_rtp(self, codec: Any) -> None:
         sender = self.sender
-        self._get("rtp_started").set()
-        timestamp_origin = random32()
+        aiortc_compat.sender_field(sender, "rtp_started").set()
+        timestamp_origin = secrets.randbits(32)
         template = self._new_pump(codec)
         try:
             while True:
-                frame = await self.next_frame(codec)
+                frame = await self.next_frame()
                 if frame is None:
                     continue
+                payloads, frame_timestamp = frame
                 dtls = sender.transport
                 pump = self._pump_for(dtls, template)
-                timestamp = uint32_add(timestamp_origin, frame.timestamp)
+                timestamp = (timestamp_origin + frame_timestamp) & 0xFFFFFFFF
                 sent, octets = pump.sent_packets, pump.octets
-                pump.send_frame(frame.payloads, timestamp)
-                # What aiortc's loop keeps for RTCP sender reports and getStats().
-                setattr(sender, _NTP_TIMESTAMP, pump.ntp_timestamp)
-                setattr(sender, _RTP_TIMESTAMP, pump.rtp_timestamp)
-                setattr(sender, _OCTET_COUNT, pump.octets)
-                setattr(sender, _PACKET_COUNT, pump.sent_packets)
-                _count_dtls(dtls, pump.sent_packets - sent, pump.octets - octets)
+                pump.send_frame(payloads, timestamp)
+                aiortc_compat.record_sent(
+                    sender,
+                    ntp_timestamp=pump.ntp_timestamp,
+                    rtp_timestamp=pump.rtp_timestamp,
+                    octets=pump.octets,
+                    packets=pump.sent_packets,
+                )
+                aiortc_compat.count_sent(dtls, pump.sent_packets - sent, pump.octets - octets)
         except PumpGone as exc:
             log.warning("viewer's send path is gone (%s): closing the viewer", exc)
             self.on_pump_gone()
@@ -185,17 +173,18 @@ class FastSender:
             track = sender.track
             if track is not None:
                 track.stop()
-            self._get("rtp_exited").set()
+            aiortc_compat.sender_field(sender, "rtp_exited").set()
 
     def _pump_for(self, dtls: Any, template: RtpPump) -> Pump:
         """The pump for the current ICE pair and SRTP session (they are set once the
         viewer connects and, in practice, never change after)."""
-        if dtls._state.name != "CONNECTED":
+        if not aiortc_compat.dtls_connected(dtls):
             raise ConnectionError("DTLS is not connected")
-        pair = dtls.transport._connection._nominated.get(ICE_COMPONENT)
+        pair = aiortc_compat.nominated_pair(dtls)
         if pair is None:
             raise ConnectionError("no ICE pair selected")
-        route = (pair, dtls._tx_srtp)
+        srtp = aiortc_compat.sending_srtp(dtls)
+        route = (pair, srtp)
         if self.pump is not None and self._route == route:
             return self.pump
         if self._detach is not None:
@@ -205,9 +194,13 @@ class FastSender:
             template.sequence = getattr(self.pump, "sequence", template.sequence)
         self._route = route
         if self.workers is not None:
-            self.pump, self._detach = self.workers.attach(dtls, pair, template)
+            sock = pair.protocol.transport.get_extra_info("socket")
+            if sock is None:
+                raise ConnectionError("the viewer's socket is gone")
+            key = SrtpKey(*aiortc_compat.sending_key(dtls))
+            self.pump, self._detach = self.workers.attach(key, sock, pair.remote_addr, template)
         else:
-            self.pump = _connect_here(template, dtls._tx_srtp, pair)
+            self.pump = _connect_here(template, srtp, pair)
         return self.pump
 
     async def retransmit(self, sequence_number: int) -> None:
@@ -237,11 +230,3 @@ def _connect_here(pump: RtpPump, srtp: Any, pair: Any) -> RtpPump:
         fd=sock.fileno() if sock is not None else -1,
     )
     return pump
-
-
-def _count_dtls(dtls: Any, packets: int, octets: int) -> None:
-    """The DTLS transport's own counters (its getStats)."""
-    name_packets, name_bytes = "_RTCDtlsTransport__tx_packets", "_RTCDtlsTransport__tx_bytes"
-    if hasattr(dtls, name_packets):
-        setattr(dtls, name_packets, getattr(dtls, name_packets) + packets)
-        setattr(dtls, name_bytes, getattr(dtls, name_bytes) + octets)

@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc import (
     RTCConfiguration,
@@ -20,22 +21,22 @@ from aiortc import (
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from gateway.auth.roles import Identity
+from gateway.compat.check import FAST, CompatReport, check_libraries
 from gateway.config import IceServer
-from gateway.fanout.pool import SendWorkerPool
 from gateway.hub import CameraHub, CameraState
 from gateway.ptz.channel import LABEL as PTZ_LABEL
 from gateway.ptz.channel import PtzChannel
 from gateway.ptz.controller import PtzController
 from gateway.tasks import spawn
 from gateway.webrtc.codecs import prefer_camera_profile
-from gateway.webrtc.fastsend import FastSender
+from gateway.webrtc.fastsend import FastSender, SendWorkers
 from gateway.webrtc.limits import (
     SessionLimiter,
     SessionLimitExceeded,
     SessionQuota,
     SessionSlot,
 )
-from gateway.webrtc.passthrough import PassthroughTrack, attach_passthrough
+from gateway.webrtc.passthrough import PassthroughTrack, attach_fast_sender
 from gateway.webrtc.sdpfrag import MAX_CANDIDATES, TrickleFragment
 
 log = logging.getLogger("camgate.webrtc")
@@ -120,7 +121,7 @@ class WhepSessions:
         self,
         ice_servers: Iterable[IceServer] = (),
         ptz: Mapping[str, PtzController] | None = None,
-        send_workers: SendWorkerPool | None = None,
+        send_workers: SendWorkers | None = None,
         quota: SessionQuota | None = None,
     ) -> None:
         self._ice_servers = tuple(ice_servers)
@@ -128,12 +129,25 @@ class WhepSessions:
         self._send_workers = send_workers
         self._sessions: dict[str, WhepSession] = {}
         self._ptz: Mapping[str, PtzController] = ptz if ptz is not None else {}
+        self._compat: CompatReport | None = None
+        self._compat_lock = asyncio.Lock()
+
+    async def check_libraries(self) -> CompatReport:
+        """The library check that picks the send path (gateway/compat/check.py): run
+        and logged once, at start-up or before the first viewer."""
+        async with self._compat_lock:
+            if self._compat is None:
+                self._compat = await check_libraries()
+                if self._compat.send_path != FAST and self._send_workers is not None:
+                    log.warning("webrtc.send_workers is unused on the fallback send path")
+            return self._compat
 
     def __len__(self) -> int:
         return len(self._sessions)
 
     @property
-    def send_workers(self) -> SendWorkerPool | None:
+    def send_workers(self) -> Any:
+        """The send worker pool app.py handed in (gateway/fanout/pool.py), for /metrics."""
         return self._send_workers
 
     def __iter__(self) -> Iterator[WhepSession]:
@@ -151,6 +165,7 @@ class WhepSessions:
         """Answer a viewer's offer; returns the session and the SDP answer. `can_steer`:
         the viewer's account may send PTZ commands on the data channel."""
         parsed = validate_offer(offer_sdp)
+        fast = (await self.check_libraries()).send_path == FAST
         pc = RTCPeerConnection(rtc_configuration(self._ice_servers))
         subscription = hub.subscribe()
         track = PassthroughTrack(subscription)
@@ -161,10 +176,11 @@ class WhepSessions:
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             prefer_camera_profile(transceiver, await _camera_profile(hub))
-            session.send_loop = attach_passthrough(
-                transceiver.sender, hub.request_keyframe, self._send_workers
-            )
-            if session.send_loop is not None:  # e.g. its send worker died: let it reconnect
+            if fast:
+                session.send_loop = attach_fast_sender(
+                    transceiver.sender, track, hub.request_keyframe, self._send_workers
+                )
+                # e.g. its send worker died: let it reconnect
                 session.send_loop.on_pump_gone = lambda: spawn(
                     self.close(session), f"close-viewer:{session.id[:8]}"
                 )

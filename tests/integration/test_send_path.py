@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.sendpath.udpbatch import BatchSender
 from gateway.webrtc import fastsend
-from gateway.webrtc.udpbatch import BatchSender
 from tests.conftest import WhepViewerFactory
 from tests.integration.conftest import GatewayFactory
 from tests.rig.wait import wait_until

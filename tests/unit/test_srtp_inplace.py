@@ -1,6 +1,6 @@
 """SRTP in place gives the very bytes pylibsrtp's own protect() gives, and a receiver
 with the same keys gets the packet back. Fails if a pylibsrtp upgrade moves what the
-send loop relies on (gateway/webrtc/srtp_inplace.py)."""
+send loop relies on (gateway/sendpath/srtp_inplace.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import cffi
 import pytest
 from pylibsrtp import Policy, Session
 
-from gateway.webrtc.srtp_inplace import (
+from gateway.sendpath.srtp_inplace import (
     SRTP_MAX_TRAILER_LEN,
     InPlaceProtector,
     SrtpError,
@@ -58,4 +58,4 @@ def test_a_packet_libsrtp_refuses_is_an_error() -> None:
 
 
 def test_a_session_without_the_internals_is_reported() -> None:
-    assert inplace_supported(object()) == "pylibsrtp.Session has no _srtp"
+    assert inplace_supported(object()) == "pylibsrtp.Session._srtp"

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from gateway.webrtc.udpbatch import SLOT_SIZE, BatchSender, batch_sender, sockaddr
+from gateway.sendpath.udpbatch import SLOT_SIZE, BatchSender, batch_sender, sockaddr
 
 
 def _sender(capacity: int = 8) -> BatchSender:

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.webrtc.srtp_inplace import SRTP_MAX_TRAILER_LEN, InPlaceProtector, SrtpError
-from gateway.webrtc.udpbatch import SLOT_SIZE, BatchSender
+from gateway.sendpath.srtp_inplace import SRTP_MAX_TRAILER_LEN, InPlaceProtector, SrtpError
+from gateway.sendpath.udpbatch import SLOT_SIZE, BatchSender
 
 HISTORY_SIZE = 128  # packets kept for NACK (aiortc keeps 128 too)
 NTP_UNIX_OFFSET_S = 2208988800  # 1900-01-01 to 1970-01-01

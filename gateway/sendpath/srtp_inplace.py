@@ -4,8 +4,8 @@ pylibsrtp's `Session.protect(bytes) -> bytes` copies the packet into its own buf
 the result out again and allocates a length cell each call: about half of its cost for
 a 1,200-byte packet. The send loop already builds each packet in a C buffer it owns,
 so it calls libsrtp's `srtp_protect` on that buffer directly, with the session aiortc's
-DTLS transport negotiated. What this touches of pylibsrtp (`Session._srtp`, `lib`) is
-checked by `inplace_supported()` and by tests/unit/test_srtp_inplace.py.
+DTLS transport negotiated. What this needs of pylibsrtp's internals is reached through
+gateway/compat/srtp.py and checked by `inplace_supported()` (and at start-up).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 
 import cffi
 import pylibsrtp
+
+from gateway.compat import srtp as srtp_compat
 
 SRTP_MAX_TRAILER_LEN = 16 + 128  # libsrtp's, as pylibsrtp reserves it
 
@@ -24,11 +26,8 @@ class SrtpError(Exception):
 
 def inplace_supported(session: Any) -> str | None:
     """None if `session` can be used in place, else what is missing."""
-    if not hasattr(session, "_srtp"):
-        return "pylibsrtp.Session has no _srtp"
-    if not callable(getattr(getattr(pylibsrtp, "lib", None), "srtp_protect", None)):
-        return "pylibsrtp has no lib.srtp_protect"
-    return None
+    absent = srtp_compat.missing(session)
+    return ", ".join(absent) if absent else None
 
 
 class InPlaceProtector:
@@ -38,8 +37,8 @@ class InPlaceProtector:
 
     def __init__(self, session: pylibsrtp.Session) -> None:
         self.session = session  # keeps libsrtp's context alive while we hold its pointer
-        self._context = session._srtp[0]
-        self._srtp_protect = pylibsrtp.lib.srtp_protect
+        self._context = srtp_compat.libsrtp_context(session)
+        self._srtp_protect = srtp_compat.srtp_protect()
         self._length = self._ffi.new("int *")
 
     def raw(self) -> tuple[Any, Any, Any]:

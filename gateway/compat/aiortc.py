@@ -1,0 +1,201 @@
+"""aiortc and aioice internals the fast send path (gateway/webrtc/fastsend.py) relies on.
+
+aiortc's RTCRtpSender has no public way to send frames that are already RTP payloads,
+to answer a viewer's PLI/FIR other than by flagging an encoder, or to send through
+something faster than its per-packet coroutine chain. The fast path therefore replaces
+three of a sender's methods, keeps the sender's own counters (RTCP sender reports,
+getStats) up to date, and sends on the ICE pair and SRTP session aiortc negotiated.
+Every name that takes is here, in REQUIRED, and `missing()` looks for each of them
+(methods and their parameters, instance fields, the DTLS transport's fields, aioice's
+nominated pairs). If any is gone, camgate sends through aiortc's public API instead
+(gateway/webrtc/passthrough.py: a track whose recv() returns the camera's H.264).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc.codecs.h264 import H264Encoder
+
+ICE_COMPONENT = 1  # RTP (aiortc multiplexes RTCP on it)
+
+# Methods replaced on each sender, with the parameters aiortc calls them with.
+SENDER_HOOKS: dict[str, list[str]] = {
+    "_run_rtp": ["self", "codec"],  # the RTP send loop, started by send()
+    "_retransmit": ["self", "sequence_number"],  # a viewer's NACK
+    "_send_keyframe": ["self"],  # a viewer's PLI/FIR
+}
+# Name-mangled sender fields the loop reads or keeps up to date.
+SENDER_FIELDS = (
+    "rtp_started",
+    "rtp_exited",
+    "mid",
+    "rtp_header_extensions_map",
+    "rtx_payload_type",
+    "ntp_timestamp",
+    "rtp_timestamp",
+    "octet_count",
+    "packet_count",
+)
+SENDER_ATTRIBUTES = ("_ssrc", "_rtx_ssrc")
+DTLS_ATTRIBUTES = (
+    "_state",
+    "_tx_srtp",
+    "_ssl",
+    "_srtp_profiles",
+    "_role",
+    "_RTCDtlsTransport__tx_packets",
+    "_RTCDtlsTransport__tx_bytes",
+)
+SRTP_PROFILE_ATTRIBUTES = (
+    "openssl_profile",
+    "libsrtp_profile",
+    "key_length",
+    "salt_length",
+    "get_key_and_salt",
+)
+# RFC 5764 4.2: the label both ends export the SRTP keying material with.
+EXPORTER_LABEL = b"EXTRACTOR-dtls_srtp"
+
+REQUIRED = (
+    *(f"RTCRtpSender.{name}()" for name in SENDER_HOOKS),
+    *(f"RTCRtpSender.__{name}" for name in SENDER_FIELDS),
+    *(f"RTCRtpSender.{name}" for name in SENDER_ATTRIBUTES),
+    *(f"RTCDtlsTransport.{name}" for name in DTLS_ATTRIBUTES),
+    *(f"SRTPProtectionProfile.{name}" for name in SRTP_PROFILE_ATTRIBUTES),
+    "RTCIceTransport._connection",
+    "aioice.Connection._nominated",
+    "H264Encoder._packetize()",
+)
+
+
+def _field(name: str) -> str:
+    return f"_RTCRtpSender__{name}"
+
+
+def missing(sender: RTCRtpSender) -> list[str]:
+    """What of REQUIRED this aiortc lacks, looked for on `sender` (of a peer connection
+    not yet negotiated) and its transports."""
+    absent: list[str] = []
+    for name, parameters in SENDER_HOOKS.items():
+        method = getattr(type(sender), name, None)
+        if not callable(method) or list(inspect.signature(method).parameters) != parameters:
+            absent.append(f"RTCRtpSender.{name}()")
+    absent += [f"RTCRtpSender.__{n}" for n in SENDER_FIELDS if not hasattr(sender, _field(n))]
+    absent += [f"RTCRtpSender.{n}" for n in SENDER_ATTRIBUTES if not hasattr(sender, n)]
+    dtls = sender.transport
+    absent += [f"RTCDtlsTransport.{n}" for n in DTLS_ATTRIBUTES if not hasattr(dtls, n)]
+    for profile in getattr(dtls, "_srtp_profiles", None) or [None]:
+        absent += [
+            f"SRTPProtectionProfile.{n}"
+            for n in SRTP_PROFILE_ATTRIBUTES
+            if not hasattr(profile, n) and f"SRTPProtectionProfile.{n}" not in absent
+        ]
+    connection = getattr(dtls.transport, "_connection", None)
+    if connection is None:
+        absent.append("RTCIceTransport._connection")
+    elif not isinstance(getattr(connection, "_nominated", None), dict):
+        absent.append("aioice.Connection._nominated")
+    if not callable(getattr(H264Encoder, "_packetize", None)):
+        absent.append("H264Encoder._packetize()")
+    return absent
+
+
+async def probe() -> list[str]:
+    """`missing()` on a throwaway peer connection's sender."""
+    pc = RTCPeerConnection()
+    try:
+        return missing(pc.addTransceiver("video", direction="sendonly").sender)
+    finally:
+        await pc.close()
+
+
+# -- the sender ------------------------------------------------------------------------
+
+
+def hook_sender(
+    sender: RTCRtpSender,
+    *,
+    run_rtp: Callable[[Any], Awaitable[None]],
+    retransmit: Callable[[int], Awaitable[None]],
+    send_keyframe: Callable[[], None],
+) -> None:
+    """Replace the sender's RTP loop, NACK answer and PLI/FIR answer."""
+    sender._run_rtp = run_rtp  # type: ignore[method-assign,assignment]
+    sender._retransmit = retransmit  # type: ignore[method-assign,assignment]
+    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+def sender_field(sender: RTCRtpSender, name: str) -> Any:
+    """One of SENDER_FIELDS."""
+    return getattr(sender, _field(name))
+
+
+def record_sent(
+    sender: RTCRtpSender, *, ntp_timestamp: int, rtp_timestamp: int, octets: int, packets: int
+) -> None:
+    """What aiortc's own loop keeps for RTCP sender reports and getStats()."""
+    setattr(sender, _field("ntp_timestamp"), ntp_timestamp)
+    setattr(sender, _field("rtp_timestamp"), rtp_timestamp)
+    setattr(sender, _field("octet_count"), octets)
+    setattr(sender, _field("packet_count"), packets)
+
+
+def ssrc(sender: RTCRtpSender) -> int:
+    return int(sender._ssrc)
+
+
+def rtx_ssrc(sender: RTCRtpSender) -> int:
+    return int(sender._rtx_ssrc)
+
+
+def packetize(nals: Sequence[bytes]) -> list[bytes]:
+    """RFC 6184 payloads (STAP-A/FU-A, packetization-mode 1), as aiortc sends them."""
+    return H264Encoder._packetize(nals)  # type: ignore[no-any-return]
+
+
+# -- the DTLS and ICE transports -------------------------------------------------------
+
+
+def dtls_connected(dtls: Any) -> bool:
+    return bool(dtls._state.name == "CONNECTED")
+
+
+def sending_srtp(dtls: Any) -> Any:
+    """The pylibsrtp session aiortc protects this viewer's RTP with."""
+    return dtls._tx_srtp
+
+
+def nominated_pair(dtls: Any) -> Any:
+    """The ICE candidate pair RTP goes over (aioice's CandidatePair), or None yet."""
+    return dtls.transport._connection._nominated.get(ICE_COMPONENT)
+
+
+def count_sent(dtls: Any, packets: int, octets: int) -> None:
+    """The DTLS transport's own counters (its getStats)."""
+    dtls._RTCDtlsTransport__tx_packets += packets
+    dtls._RTCDtlsTransport__tx_bytes += octets
+
+
+def sending_key(dtls: Any) -> tuple[int, bytes]:
+    """(libsrtp profile, master key and salt) the DTLS transport sends with, exported
+    from the DTLS connection again as aiortc does after the handshake (aiortc does not
+    keep it). Raises ConnectionError if the transport is not connected."""
+    connection = dtls._ssl
+    if connection is None or not dtls_connected(dtls):
+        raise ConnectionError("DTLS is not connected")
+    selected = connection.get_selected_srtp_profile()
+    for profile in dtls._srtp_profiles:
+        if profile.openssl_profile == selected:
+            break
+    else:
+        raise ConnectionError("no SRTP profile was negotiated")
+    material = connection.export_keying_material(
+        EXPORTER_LABEL, 2 * (profile.key_length + profile.salt_length)
+    )
+    # RFC 5764 4.2: client key, server key, client salt, server salt.
+    side = 1 if dtls._role == "server" else 0
+    return int(profile.libsrtp_profile), bytes(profile.get_key_and_salt(material, side))
