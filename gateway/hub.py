@@ -216,11 +216,12 @@ class CameraHub:
             self._holds -= 1
             self._linger_if_unused()
 
-    async def keyframe(self, timeout: float) -> AccessUnit:
-        """The latest IDR picture (with SPS/PPS): the cached one, else the next to arrive.
-        Call inside hold() when the camera may be idle. Raises TimeoutError."""
+    async def keyframe(self, timeout: float, newer_than: AccessUnit | None = None) -> AccessUnit:
+        """The latest IDR picture (with SPS/PPS): the cached one, else the next to arrive;
+        never `newer_than` itself (one that proved undecodable). Call inside hold() when
+        the camera may be idle. Raises TimeoutError."""
         frames = self._gop.frames()
-        if frames and frames[0].keyframe:
+        if frames and frames[0].keyframe and frames[0] is not newer_than:
             return frames[0]
         waiter: asyncio.Future[AccessUnit] = asyncio.get_running_loop().create_future()
         self._keyframe_waiters.append(waiter)

@@ -71,13 +71,25 @@ class Snapshotter:
         """The latest keyframe as JPEG; wakes an idle camera for it (then lets it linger).
         Raises SnapshotError with a readable reason."""
         timeout = self.timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        damaged: AccessUnit | None = None
         async with self._lock:
             with self.hub.hold():
-                try:
-                    unit = await self.hub.keyframe(timeout)
-                except TimeoutError:
-                    raise SnapshotError(self._no_picture_reason(timeout)) from None
-            return await self._jpeg_of(unit)
+                while True:
+                    try:
+                        unit = await self.hub.keyframe(deadline - loop.time(), damaged)
+                    except TimeoutError:
+                        raise SnapshotError(self._no_picture_reason(timeout)) from None
+                    try:
+                        return await self._jpeg_of(unit)
+                    except SnapshotError as exc:
+                        if damaged is not None:
+                            raise  # two bad keyframes in a row: say so
+                        # One damaged keyframe (a camera glitch) must not fail the
+                        # request while the next one can still arrive in time.
+                        log.warning("camera %s: %s; waiting for the next one", self.hub.name, exc)
+                        damaged = unit
 
     async def latest(self) -> Snapshot:
         """The newest picture the gateway has, at once, even of an idle camera (a tile's

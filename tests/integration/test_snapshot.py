@@ -7,7 +7,9 @@ import io
 
 import aiohttp
 import av
+import pytest
 
+from gateway.media.accessunit import AccessUnit
 from tests.conftest import RtspServerFactory
 from tests.integration.conftest import GatewayFactory
 from tests.rig.streams import testsrc_h264
@@ -74,3 +76,27 @@ async def test_unreachable_camera_and_unknown_camera(start_gateway: GatewayFacto
     assert b"hunter2" not in body and b"error" in body
     status, _, body = await get(gw.base_url + "/api/cameras/nope/snapshot.jpg")
     assert status == 404
+
+
+async def test_one_undecodable_keyframe_waits_for_the_next(
+    start_gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway import snapshot
+
+    gw = await start_gateway(
+        cameras=[{"name": "cam", "source": "demo", "demo": SMALL_DEMO, "preload": True}]
+    )
+    await gw.hub("cam").wait_live(20)
+    real, tried = snapshot.keyframe_to_jpeg, []
+
+    def damaged_first(unit: AccessUnit) -> snapshot.Snapshot:
+        tried.append(unit)
+        if len(tried) == 1:  # the camera's glitch: this one IDR does not decode
+            raise snapshot.SnapshotError("the camera's keyframe could not be decoded")
+        return real(unit)
+
+    monkeypatch.setattr(snapshot, "keyframe_to_jpeg", damaged_first)
+    status, kind, body = await get(gw.base_url + "/api/cameras/cam/snapshot.jpg")
+    assert (status, kind) == (200, "image/jpeg"), body
+    assert jpeg_size(body) == (320, 240)
+    assert len(tried) == 2 and tried[0] is not tried[1]  # the next keyframe, not a retry
