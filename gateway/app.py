@@ -108,6 +108,7 @@ class Gateway:
                 linger_s=cam.linger_s,
                 description=camera_description(cam),
                 limits=config.limits,
+                audio=cam.audio != "off",
             )
         ptz_controllers = _ptz_controllers(config, ptz_backends)
         snapshotters = {name: Snapshotter(hub) for name, hub in hubs.items()}

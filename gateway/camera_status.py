@@ -38,6 +38,14 @@ class CameraStatus:
     limit_drops: int  # data dropped for exceeding a cap (picture, GOP)
     discontinuities: int  # times the stream broke while live
     source: str  # the source's description: a URL without user and password
+    # The camera's sound as it sends it (None: no audio, or `audio: off`), what listeners
+    # get ("OPUS" for transcoded AAC), and why it is not passed on when it isn't.
+    audio_codec: str | None = None
+    audio_rate: int | None = None
+    audio_channels: int | None = None
+    audio_output: str | None = None
+    audio_refused: str | None = None
+    listeners: int = 0  # viewers receiving the camera's audio
     frames_received: int = field(default=0, metadata={"api": False})  # /metrics only
 
     def to_json(self) -> dict[str, Any]:

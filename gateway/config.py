@@ -151,6 +151,11 @@ class CameraBase(Section, frozen=True, kw_only=True):
     transport: Literal["tcp", "udp"] = "tcp"
     preload: bool = False
     linger_s: Annotated[float, _between(0, 3600)] = field(default=10.0, name="linger")
+    # The camera's sound to viewers: "auto" passes on whatever it offers (AAC as Opus),
+    # "off" ignores it. Talking back through its ONVIF audio backchannel: "auto" where
+    # the camera has one (admins only), "off" never.
+    audio: Literal["auto", "off"] = "auto"
+    backchannel: Literal["auto", "off"] = "auto"
 
     def __post_init__(self) -> None:
         if not CAMERA_NAME.match(self.name):

@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from gateway.audio.fanout import AudioFanout, TranscoderFactory
+from gateway.audio.subscription import AudioSubscription
 from gateway.camera_status import CameraState, CameraStatus
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
 from gateway.media.continuity import Admission, ContinuityGate
@@ -92,8 +94,12 @@ class CameraHub:
         description: str = "",
         clock: Callable[[], float] = time.monotonic,
         limits: StreamLimits | None = None,
+        audio: bool = True,
+        audio_transcoder: TranscoderFactory | None = None,
     ) -> None:
         self.name = name
+        # The camera's sound (`audio: off` in its config: none), shared by every listener.
+        self.audio = AudioFanout(name, enabled=audio, transcoder_factory=audio_transcoder)
         self.limits = limits or StreamLimits()
         self._source_factory = source_factory
         self._preload = preload
@@ -178,6 +184,7 @@ class CameraHub:
         for sub in list(self._subscriptions):
             sub.close()
         self._subscriptions.clear()
+        self.audio.close()
         await self.stop()
 
     # --- viewers ----------------------------------------------------------------------
@@ -203,6 +210,18 @@ class CameraHub:
             self._notify()
         sub.close()
         self._linger_if_unused()
+
+    def subscribe_audio(self) -> AudioSubscription | None:
+        """A viewer that also listens (call with its subscribe()); None when the camera
+        has no audio camgate can send. Its format is `self.audio.output_format`."""
+        sub = self.audio.subscribe()
+        if sub is not None:
+            self._notify()
+        return sub
+
+    def unsubscribe_audio(self, sub: AudioSubscription) -> None:
+        self.audio.unsubscribe(sub)
+        self._notify()
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
@@ -346,6 +365,7 @@ class CameraHub:
         while self._task is asyncio.current_task():
             source = self._source_factory()
             self._source = source
+            self.audio.attach(source)
             self._new_connection = True
             self._source_losses = 0
             # The camera kept encoding while we were away: what it sends next refers
@@ -366,6 +386,7 @@ class CameraHub:
                 self.error = f"internal error: {type(exc).__name__}"
             finally:
                 self._source = None
+                self.audio.detach()
             if self.frames_received > frames_before:
                 backoff = BACKOFF_INITIAL_S  # it worked for a while: retry quickly
                 self._consecutive_failures = 0
@@ -480,7 +501,7 @@ class CameraHub:
         self._last_pts = pts
         if pts == unit.pts:
             return unit
-        return AccessUnit(unit.nals, pts, unit.keyframe, unit.arrival)
+        return AccessUnit(unit.nals, pts, unit.keyframe, unit.arrival, unit.capture)
 
     def _set_state(self, state: CameraState) -> None:
         if state is not self._state:
@@ -493,6 +514,7 @@ class CameraHub:
     def status(self) -> CameraStatus:
         """What the camera is doing now (API, MQTT, /metrics). Never holds a credential."""
         info = self._normalizer.info
+        audio, output = self.audio.camera_format, self.audio.output_format
         fps, kbps = self._rate.rates(self._clock())
         live = self._state is CameraState.LIVE
         return CameraStatus(
@@ -516,6 +538,12 @@ class CameraHub:
             discontinuities=self.discontinuities,
             source=self.description,
             frames_received=self.frames_received,
+            audio_codec=audio.codec if audio else None,
+            audio_rate=audio.clock_rate if audio else None,
+            audio_channels=audio.channels if audio else None,
+            audio_output=output.codec if output else None,
+            audio_refused=self.audio.refused,
+            listeners=self.audio.listeners,
         )
 
 

@@ -15,12 +15,16 @@ class AccessUnit:
     `nals` are the NAL units without start codes, in decoding order. `pts` is on the
     90 kHz clock, unwrapped (it never goes backwards by 2**32). `arrival` is
     `time.monotonic()` when the last byte of the picture arrived at the gateway.
+    `capture` is when the camera captured it, on the camera's wall clock in Unix
+    seconds, from its RTCP sender reports (None when the source has none yet): the
+    clock audio shares (gateway.media.audio.AudioPacket.capture).
     """
 
     nals: tuple[bytes, ...]
     pts: int
     keyframe: bool
     arrival: float
+    capture: float | None = None
     # Shared per-frame work (e.g. RTP payloads) cached by consumers, computed once
     # for every viewer. Keyed by the consumer's own name.
     cache: dict[str, object] = field(default_factory=dict, repr=False, compare=False)

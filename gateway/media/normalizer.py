@@ -132,7 +132,13 @@ class StreamNormalizer:
                 at -= 1  # go before SEI too: a buffering-period SEI refers to the SPS
             nals[at:at] = insert
         self.repaired += 1
-        return AccessUnit(nals=tuple(nals), pts=au.pts, keyframe=au.keyframe, arrival=au.arrival)
+        return AccessUnit(
+            nals=tuple(nals),
+            pts=au.pts,
+            keyframe=au.keyframe,
+            arrival=au.arrival,
+            capture=au.capture,
+        )
 
     def _missing(
         self, used_pps: set[int], present_sps: set[int], present_pps: set[int]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gateway.media.accessunit import AccessUnit
+from gateway.media.audio import AudioFormat, AudioPacket
 
 
 class SourceError(Exception):
@@ -30,3 +31,21 @@ class Source(Protocol):
     def request_keyframe(self) -> bool:
         """Ask for an IDR now; False if this source cannot make one."""
         ...
+
+
+@runtime_checkable
+class AudioCapable(Protocol):
+    """A source that may carry the camera's sound besides its pictures.
+
+    The hub calls attach_audio() before run(); the source then calls `emit_audio` for
+    every audio packet, in order, on the event loop. `audio_format` is the camera's
+    audio as received (set before its first packet, None when the stream has none);
+    `audio_refused` says why the camera's audio is not passed on (a codec camgate can't
+    send, e.g. "G726-32 8000 Hz: not supported"), None otherwise. Video never depends
+    on audio: a broken audio track is dropped with a log line and the pictures go on.
+    """
+
+    audio_format: AudioFormat | None
+    audio_refused: str | None
+
+    def attach_audio(self, emit_audio: Callable[[AudioPacket], None]) -> None: ...

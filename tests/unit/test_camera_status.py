@@ -35,6 +35,12 @@ API_KEYS = [
     "limit_drops",
     "discontinuities",
     "source",
+    "audio_codec",
+    "audio_rate",
+    "audio_channels",
+    "audio_output",
+    "audio_refused",
+    "listeners",
 ]
 
 
