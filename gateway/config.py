@@ -31,14 +31,13 @@ from gateway.config_model import (
     shorthand,
 )
 from gateway.config_yaml import MAX_CONFIG_BYTES, load_yaml
-from gateway.http.limits import ConnectionLimits
 from gateway.media.limits import MB, StreamLimits
-from gateway.mqtt.identity import NODE_ID, default_node_id
+from gateway.node_identity import NODE_ID, default_node_id
 from gateway.onvif.settings import OnvifConfig
+from gateway.quotas import ConnectionLimits, SessionQuota
 from gateway.sources import registry
 from gateway.sources.demo import DemoSettings
 from gateway.sources.picamera import PicameraSettings
-from gateway.webrtc.limits import SessionQuota
 
 __all__ = [
     "MAX_CONFIG_BYTES",

@@ -16,6 +16,7 @@ import av
 
 from gateway.hub import CameraHub, CameraState
 from gateway.media.accessunit import AccessUnit
+from gateway.media.h264 import nal_type
 
 log = logging.getLogger("camgate.snapshot")
 
@@ -43,8 +44,10 @@ def keyframe_to_jpeg(unit: AccessUnit, qscale: int = JPEG_QSCALE) -> Snapshot:
         frames = decoder.decode(av.Packet(unit.annexb()))
         frames += decoder.decode(None)  # a decoder with reorder delay holds the picture
     except av.FFmpegError as exc:
+        log.info("undecodable keyframe (%s); its NAL units: %s", exc, nal_outline(unit))
         raise SnapshotError(f"the camera's keyframe could not be decoded: {exc}") from None
     if not frames:
+        log.info("keyframe decoded to no picture; its NAL units: %s", nal_outline(unit))
         raise SnapshotError("the camera's keyframe could not be decoded")
     picture = frames[0].reformat(format="yuvj420p")  # full-range YUV, as JPEG expects
     picture.pts = 0
@@ -57,6 +60,11 @@ def keyframe_to_jpeg(unit: AccessUnit, qscale: int = JPEG_QSCALE) -> Snapshot:
     return Snapshot(b"".join(bytes(p) for p in packets), picture.width, picture.height)
 
 
+def nal_outline(unit: AccessUnit) -> str:
+    """`type:size` of each NAL unit (never their bytes): what a damaged picture held."""
+    return " ".join(f"{nal_type(n) if n else '-'}:{len(n)}" for n in unit.nals)
+
+
 class Snapshotter:
     """Snapshots of one camera; concurrent requests share one decode per keyframe."""
 
@@ -67,13 +75,14 @@ class Snapshotter:
         self._cached: tuple[AccessUnit, Snapshot] | None = None
         self.decodes = 0  # keyframes decoded (tests, metrics)
 
-    async def take(self) -> Snapshot:
+    async def take(self, damaged: AccessUnit | None = None) -> Snapshot:
         """The latest keyframe as JPEG; wakes an idle camera for it (then lets it linger).
-        Raises SnapshotError with a readable reason."""
+        `damaged`: a keyframe already found undecodable, never tried again. Raises
+        SnapshotError with a readable reason."""
         timeout = self.timeout_s
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        damaged: AccessUnit | None = None
+        failures = 0
         async with self._lock:
             with self.hub.hold():
                 while True:
@@ -84,7 +93,8 @@ class Snapshotter:
                     try:
                         return await self._jpeg_of(unit)
                     except SnapshotError as exc:
-                        if damaged is not None:
+                        failures += 1
+                        if failures > 1:
                             raise  # two bad keyframes in a row: say so
                         # One damaged keyframe (a camera glitch) must not fail the
                         # request while the next one can still arrive in time.
@@ -95,10 +105,14 @@ class Snapshotter:
         """The newest picture the gateway has, at once, even of an idle camera (a tile's
         poster while its video starts); take() when it never had one."""
         unit = self.hub.last_keyframe
-        if unit is None:
-            return await self.take()
-        async with self._lock:
-            return await self._jpeg_of(unit)
+        if unit is not None:
+            try:
+                async with self._lock:
+                    return await self._jpeg_of(unit)
+            except SnapshotError as exc:  # a damaged one: the camera's next will do
+                log.warning("camera %s: %s; taking a fresh one", self.hub.name, exc)
+                return await self.take(damaged=unit)
+        return await self.take()
 
     async def _jpeg_of(self, unit: AccessUnit) -> Snapshot:
         """One decode per keyframe, shared by everyone asking (the caller holds the lock)."""

@@ -7,7 +7,8 @@ Run once per gateway (`WhepSessions.check_libraries`), logged once, shown in
 - "fallback": aiortc's own loop fed through its public API (gateway/webrtc/passthrough.py),
   taken when any of those names is missing, or when CAMGATE_SEND_PATH=fallback.
 What is missing of pylibsrtp (SRTP in place) or aiomqtt (TCP_QUICKACK) only costs
-speed where it is used and is listed too.
+speed where it is used, and what is missing of the module-level names in
+gateway/compat/globals.py switches off the one feature that needs it: both are listed too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import pylibsrtp
 
 from gateway.compat import aiortc as aiortc_compat
+from gateway.compat import globals as globals_compat
 from gateway.compat import mqtt as mqtt_compat
 from gateway.compat import srtp as srtp_compat
 
@@ -46,6 +48,7 @@ async def check_libraries() -> CompatReport:
         [f"aiortc: {name}" for name in aiortc_missing]
         + [f"pylibsrtp: {n}" for n in srtp_compat.missing(pylibsrtp.Session())]
         + [f"aiomqtt: {n}" for n in mqtt_compat.missing()]
+        + globals_compat.missing()
     )
     forced = os.environ.get(FORCE_ENV, "").strip().lower() == FALLBACK
     report = CompatReport(

@@ -26,7 +26,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gateway import fdbudget
-from gateway.http.limits import ConnectionLimits
+from gateway.quotas import ConnectionLimits
 
 log = logging.getLogger("camgate.http")
 

@@ -166,10 +166,11 @@ def _make_encoder(s: DemoSettings) -> av.VideoCodecContext:
     encoder.bit_rate = s.bitrate_kbps * 1000
     encoder.gop_size = max(1, round(s.gop_seconds * s.fps))
     encoder.max_b_frames = 0  # WebRTC carries no B-frames
+    # No profile option: ultrafast makes Constrained Baseline (every browser decodes
+    # it), and PyAV 14 (aiortc 1.12's) refuses a "profile" in the options.
     encoder.options = {
         "preset": "ultrafast",
         "tune": "zerolatency",
-        "profile": "main",
         # Forced keyframes (a viewer asked for one) must be IDRs, or a new
         # decoder cannot start there; SPS/PPS repeated before each IDR.
         "forced-idr": "1",

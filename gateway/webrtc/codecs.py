@@ -10,9 +10,15 @@ closest label it does offer (documented in docs/webrtc.md).
 
 from __future__ import annotations
 
-from aiortc import RTCRtpTransceiver, rtp
-from aiortc.codecs import CODECS, get_capabilities
+import logging
+
+from aiortc import RTCRtpTransceiver
+from aiortc.codecs import get_capabilities
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
+
+from gateway.compat import globals as library_globals
+
+log = logging.getLogger("camgate.webrtc")
 
 # profile_idc + constraint byte, as they appear in profile-level-id, per label we offer.
 # Level 1f (3.1) with level-asymmetry-allowed: the level describes what we receive.
@@ -56,8 +62,17 @@ def register_h264_profiles() -> None:
     global _registered
     if _registered:
         return
-    rtp.DYNAMIC_PAYLOAD_TYPES = DYNAMIC_PAYLOAD_TYPES  # type: ignore[assignment]
-    video = CODECS["video"]
+    _registered = True
+    gone = library_globals.missing()
+    video = library_globals.codec_table("video")
+    if gone or video is None:
+        log.warning(
+            "H.264 profiles beyond Baseline not registered (this aiortc lacks %s): viewers"
+            " of Main and High cameras are offered Baseline labels",
+            ", ".join(gone),
+        )
+        return
+    library_globals.widen_dynamic_payload_types(DYNAMIC_PAYLOAD_TYPES)
     known = {c.parameters.get("profile-level-id") for c in video if c.mimeType == "video/H264"}
     next_pt = max(c.payloadType or 0 for c in video) + 1
     template = next(c for c in video if c.mimeType == "video/H264")
@@ -82,7 +97,6 @@ def register_h264_profiles() -> None:
             )
         )
         next_pt += 2
-    _registered = True
 
 
 def camera_profile_key(profile_level_id: str | None) -> str | None:

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable
 
-import aioice.ice
 import ifaddr
 
+from gateway.compat import globals as library_globals
 from gateway.config import CandidateFilter
 
 log = logging.getLogger("camgate.webrtc")
-
-_original_get_host_addresses: Callable[[bool, bool], list[str]] = aioice.ice.get_host_addresses
 
 
 def _interface_addresses() -> list[tuple[str, str]]:
@@ -67,7 +64,13 @@ def select_addresses(
 def install_candidate_filter(rules: CandidateFilter) -> None:
     """Route aioice's host-address discovery through `rules` (process-wide)."""
     if not rules.restricted:
-        aioice.ice.get_host_addresses = _original_get_host_addresses  # type: ignore[assignment]
+        library_globals.replace_host_addresses(None)
+        return
+    if not library_globals.can_filter_host_addresses():
+        log.error(
+            "webrtc.candidates cannot be applied: this aioice has no"
+            " get_host_addresses(use_ipv4, use_ipv6); every address is offered"
+        )
         return
 
     def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
@@ -76,4 +79,4 @@ def install_candidate_filter(rules: CandidateFilter) -> None:
             log.warning("webrtc.candidates matches no local address: viewers cannot connect")
         return chosen
 
-    aioice.ice.get_host_addresses = get_host_addresses  # type: ignore[assignment]
+    library_globals.replace_host_addresses(get_host_addresses)

@@ -14,13 +14,8 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
 
-# Connecting takes a second or two; a page with several cameras opens a few at once.
-DEFAULT_PENDING_PER_CLIENT = 16
-DEFAULT_PENDING_TOTAL = 48
-# Live and connecting together. A household shares one viewer account: the
-# per-credential limit must be generous.
-DEFAULT_SESSIONS_PER_CLIENT = 48
-DEFAULT_SESSIONS_TOTAL = 96
+from gateway.quotas import SessionQuota
+
 # Retry-After for refusals of pending slots: about when some will have connected or expired.
 RETRY_AFTER_S = 5
 
@@ -37,14 +32,6 @@ class SessionLimitExceeded(Exception):
         super().__init__(message)
         self.status = status
         self.retry_after_s = retry_after_s
-
-
-@dataclass(frozen=True)
-class SessionQuota:
-    pending_per_client: int = DEFAULT_PENDING_PER_CLIENT
-    pending_total: int = DEFAULT_PENDING_TOTAL
-    sessions_per_client: int = DEFAULT_SESSIONS_PER_CLIENT
-    sessions_total: int = DEFAULT_SESSIONS_TOTAL
 
 
 @dataclass(frozen=True)

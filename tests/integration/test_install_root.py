@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+import gateway
 from tests.rig import prereq
 
 REPO = Path(__file__).parents[2]
@@ -176,7 +177,7 @@ def test_install_upgrade_and_a_failed_upgrade(target: Target, tmp_path: Path) ->
     (legacy / "camgate").write_text("#!/bin/sh\necho camgate 0.0.1\n")
     first = install_from(target, checkout_copy(tmp_path / "v1"))
     assert first.returncode == 0, first.stdout + first.stderr
-    assert target.version() == "camgate 0.1.0"
+    assert target.version() == f"camgate {gateway.__version__}"
     assert len(target.releases()) == 1  # the old directory replaced by the link
     calls = target.calls()
     assert calls[0] == "apt-get update -q"
@@ -262,7 +263,7 @@ def test_update_bundle_on_the_boot_partition(
     setup = REPO / "deploy/raspberrypi/app/setup.sh"
     installed = run([str(setup), "--root", str(target.path), "--wheels", str(wheels)])
     assert installed.returncode == 0, installed.stdout + installed.stderr
-    assert target.version() == "camgate 0.1.0"
+    assert target.version() == f"camgate {gateway.__version__}"
     boot = target.path / "boot/firmware"
     boot.mkdir(parents=True)
     bundle = make_bundle(

@@ -100,3 +100,41 @@ async def test_one_undecodable_keyframe_waits_for_the_next(
     assert (status, kind) == (200, "image/jpeg"), body
     assert jpeg_size(body) == (320, 240)
     assert len(tried) == 2 and tried[0] is not tried[1]  # the next keyframe, not a retry
+
+
+async def test_a_damaged_poster_is_replaced_by_the_next_keyframe(
+    start_gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """?cached=1 (a tile's poster) whose kept keyframe does not decode takes the camera's
+    next one instead of answering 503."""
+    from gateway import snapshot
+
+    gw = await start_gateway(
+        cameras=[{"name": "cam", "source": "demo", "demo": SMALL_DEMO, "preload": True}]
+    )
+    hub = gw.hub("cam")
+    await hub.wait_live(20)
+    await wait_until(lambda: hub.last_keyframe is not None, timeout=20)
+    poster = hub.last_keyframe
+    real, tried = snapshot.keyframe_to_jpeg, []
+
+    def poster_damaged(unit: AccessUnit) -> snapshot.Snapshot:
+        tried.append(unit)
+        if unit is poster:
+            raise snapshot.SnapshotError("the camera's keyframe could not be decoded")
+        return real(unit)
+
+    monkeypatch.setattr(snapshot, "keyframe_to_jpeg", poster_damaged)
+    status, kind, body = await get(gw.base_url + "/api/cameras/cam/snapshot.jpg?cached=1")
+    assert (status, kind) == (200, "image/jpeg"), body
+    assert jpeg_size(body) == (320, 240)
+    assert tried[0] is poster and poster not in tried[1:]  # never decoded twice
+
+
+def test_an_undecodable_keyframe_is_described_by_its_nal_types_only() -> None:
+    from gateway.snapshot import SnapshotError, keyframe_to_jpeg, nal_outline
+
+    unit = AccessUnit((b"\x67\x00", b"\x68", b"\x65" + b"\xff" * 40), 0, True, 0.0)
+    assert nal_outline(unit) == "7:2 8:1 5:41"
+    with pytest.raises(SnapshotError, match="could not be decoded"):
+        keyframe_to_jpeg(unit)

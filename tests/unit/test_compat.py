@@ -13,6 +13,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
 
 from gateway.compat import aiortc as aiortc_compat
+from gateway.compat import globals as globals_compat
 from gateway.compat import srtp as srtp_compat
 from gateway.compat.check import FALLBACK, FAST, FORCE_ENV, check_libraries
 from gateway.webrtc.fastsend import FastSender
@@ -71,6 +72,39 @@ def test_pylibsrtp_internals_are_named_when_missing(monkeypatch: pytest.MonkeyPa
     assert srtp_compat.missing(pylibsrtp.Session()) == []
     monkeypatch.setattr(pylibsrtp, "lib", object())  # its C library's functions moved
     assert srtp_compat.missing(object()) == list(srtp_compat.REQUIRED)
+
+
+async def test_module_level_names_are_named_when_missing_and_only_their_feature_stops(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import aioice.ice
+    from aiortc import codecs, rtp
+
+    from gateway.config import CandidateFilter
+    from gateway.webrtc import codecs as camgate_codecs
+    from gateway.webrtc.ice_filter import install_candidate_filter
+
+    assert globals_compat.missing() == []
+    monkeypatch.setattr(globals_compat, "_original_host_addresses", lambda ipv4: [])
+    monkeypatch.delattr(rtp, "DYNAMIC_PAYLOAD_TYPES")
+    monkeypatch.setattr(codecs, "CODECS", {"audio": []})
+    assert globals_compat.missing() == [
+        "aioice: ice.get_host_addresses(use_ipv4, use_ipv6)",
+        "aiortc: rtp.DYNAMIC_PAYLOAD_TYPES",
+        "aiortc: codecs.CODECS['video']",
+    ]
+    report = await check_libraries()
+    assert report.send_path == FAST  # these never cost the send path
+    assert "aiortc: codecs.CODECS['video']" in report.missing
+
+    caplog.set_level(logging.WARNING, "camgate.webrtc")
+    monkeypatch.setattr(camgate_codecs, "_registered", False)
+    camgate_codecs.register_h264_profiles()  # warns instead of raising
+    assert "H.264 profiles beyond Baseline not registered" in caplog.text
+    before = aioice.ice.get_host_addresses
+    install_candidate_filter(CandidateFilter(addresses=("127.0.0.2",)))
+    assert aioice.ice.get_host_addresses is before  # left alone, with an error logged
+    assert "webrtc.candidates cannot be applied" in caplog.text
 
 
 async def test_header_template_before_negotiation() -> None:

@@ -3,7 +3,7 @@ import os
 import pytest
 
 from gateway.config import ConfigError, demo_config, parse_config, parse_listen
-from gateway.mqtt.identity import NODE_ID, default_node_id
+from gateway.node_identity import NODE_ID, default_node_id
 
 GOOD = """
 listen: 127.0.0.1:9000
