@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gateway.mqtt import identity
+from gateway import node_identity as identity
 from gateway.mqtt.discovery import CameraFacts, desired_configs
 from gateway.mqtt.topics import Topics
 from tests.conftest import MosquittoFactory
