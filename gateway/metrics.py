@@ -60,6 +60,12 @@ class CameraCollector(Collector):
             ((c.name, c.viewers) for c in cameras),
         )
         yield _per_camera(
+            GaugeMetricFamily,
+            "camgate_camera_listeners",
+            "Viewers receiving the camera's audio.",
+            ((c.name, c.listeners) for c in cameras),
+        )
+        yield _per_camera(
             CounterMetricFamily,
             "camgate_camera_frames_received",
             "Pictures received from the camera.",

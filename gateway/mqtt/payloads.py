@@ -135,4 +135,5 @@ def camera_state(status: CameraStatus, *, gateway: str) -> dict[str, Any]:
         "fps": round(status.fps),
         "bitrate_kbps": int(round(status.bitrate_kbps, -1)),
         "viewers": status.viewers,
+        "audio": status.audio_output,  # what viewers hear (e.g. "OPUS"), null: no sound
     }

@@ -90,6 +90,7 @@ FAMILIES = (
         "Video bitrate received from the camera (2 s window).",
     ),
     ("camgate_camera_viewers", "gauge", "Viewers watching the camera."),
+    ("camgate_camera_listeners", "gauge", "Viewers receiving the camera's audio."),
     ("camgate_camera_frames_received_total", "counter", "Pictures received from the camera."),
     (
         "camgate_camera_dropped_frames_total",

@@ -132,6 +132,7 @@ def test_camera_state_rounds_rates_and_has_no_source() -> None:
         "fps": 30,
         "bitrate_kbps": 4010,
         "viewers": 2,
+        "audio": None,
     }
     offline = camera_status(state=CameraState.OFFLINE, error="connection refused")
     assert camera_state(offline, gateway="g")["online"] is False
