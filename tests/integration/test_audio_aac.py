@@ -19,7 +19,10 @@ from gateway.media.accessunit import AccessUnit
 from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.sources.demo import DemoSource
 from gateway.sources.rtsp import RtspSource
+from tests.conftest import RtspServerFactory
+from tests.integration.conftest import GatewayFactory
 from tests.rig.aac_audio import AacStream, aac_sine, decode_opus, peak_frequency
+from tests.rig.streams import testsrc_h264
 from tests.rig.wait import wait_until
 
 SMALL = DemoSettings(width=320, height=180, fps=15, bitrate_kbps=200, gop_seconds=1.0)
@@ -117,9 +120,36 @@ async def test_an_aac_camera_whose_config_is_unusable_is_refused_and_video_goes_
         await hub.close()
 
 
-def test_gstreamer_aac_camera_is_heard_as_opus() -> None:
-    """A GStreamer camera sending AAC (audiotestsrc ! voaacenc ! rtpmp4gpay) through the
-    RTSP client, once it sets up audio tracks."""
+AAC_CAMERA = (
+    "( {video} audiotestsrc is-live=true wave=sine freq=523 ! audioconvert "
+    "! audio/x-raw,rate=16000,channels=1 ! voaacenc bitrate=32000 "
+    "! rtpmp4gpay name=pay1 pt=97 )"
+)
+
+
+async def test_gstreamer_aac_camera_is_heard_as_opus(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory
+) -> None:
+    """A GStreamer camera sending AAC (audiotestsrc ! voaacenc ! rtpmp4gpay, RFC 3640)
+    through camgate's RTSP client: heard as Opus of the same tone."""
     if not hasattr(RtspSource, "attach_audio"):
         pytest.skip("the RTSP client sets up no audio tracks yet")
-    pytest.skip("to be written against the RTSP client's audio tracks")
+    video = testsrc_h264(width=320, height=180, fps=15).strip().removeprefix("(").removesuffix(")")
+    server = await rtsp_server({"/cam": AAC_CAMERA.format(video=video)})
+    gw = await start_gateway(cameras=[{"name": "cam", "source": server.url("/cam")}])
+    hub = gw.gateway.hubs["cam"]
+    viewer = hub.subscribe()
+    try:
+        await asyncio.wait_for(viewer.get(), 30)
+        await wait_until(lambda: hub.audio.output_format is not None)
+        assert hub.status().audio_codec == "AAC" and hub.status().audio_output == "OPUS"
+        listener = hub.subscribe_audio()
+        assert listener is not None
+        heard = [await asyncio.wait_for(listener.get(), 10) for _ in range(60)]
+        stamps = [p.timestamp for p in heard]
+        assert all(b - a == 960 for a, b in itertools.pairwise(stamps))
+        pcm = decode_opus([p.payload for p in heard])[9600:]
+        assert peak_frequency(pcm) == pytest.approx(523.0, abs=10.0)
+        hub.unsubscribe_audio(listener)
+    finally:
+        hub.unsubscribe(viewer)
