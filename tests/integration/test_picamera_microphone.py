@@ -159,3 +159,24 @@ async def test_a_busy_or_missing_microphone_leaves_the_picture_alone(
     finally:
         hub.unsubscribe(viewer)
         await hub.close()
+
+
+async def test_audio_off_leaves_the_microphone_closed(fake_picamera2: ModuleType) -> None:
+    opened: list[str] = []
+
+    def record(settings: MicrophoneSettings) -> Any:
+        opened.append(settings.device)
+        return sine_input(440)(settings)
+
+    settings = PicameraSettings(
+        width=320, height=240, framerate=15, audio=MicrophoneSettings("hw:1,0")
+    )
+    hub = CameraHub("pi", lambda: PicameraWithMicrophone(settings, record), audio=False)
+    viewer = hub.subscribe()
+    try:
+        for _ in range(10):
+            await asyncio.wait_for(viewer.get(), 30)
+        assert opened == [] and hub.status().audio_codec is None
+    finally:
+        hub.unsubscribe(viewer)
+        await hub.close()
