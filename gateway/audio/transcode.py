@@ -73,6 +73,7 @@ class AacToOpus:
         self.units_in = 0
         self.units_dropped_late = 0  # the thread fell behind: the oldest were dropped
         self.units_undecodable = 0
+        self.units_overlapping = 0  # repeated or out of order: already played
         self.packets_out = 0
         self.resyncs = 0
         self._thread = threading.Thread(
@@ -142,7 +143,9 @@ class AacToOpus:
         samples = sum(f.samples for f in frames)
         decoded_rate = frames[0].sample_rate
         encoder = self._encoder_for(frames[0])
-        self._place(packet, encoder, frames[0])
+        if not self._place(packet, encoder, frames[0]):
+            self.units_overlapping += 1
+            return
         for frame in frames:
             self._encode(encoder, frame, packet.arrival)
         clock = self.input_format.clock_rate
@@ -153,8 +156,9 @@ class AacToOpus:
             self._encoder = OpusEncoder(frame.layout.nb_channels)
         return self._encoder
 
-    def _place(self, packet: AudioPacket, encoder: OpusEncoder, frame: Any) -> None:
-        """Where this unit's first sample goes on the 48 kHz timeline."""
+    def _place(self, packet: AudioPacket, encoder: OpusEncoder, frame: Any) -> bool:
+        """Where this unit's first sample goes on the 48 kHz timeline; False when it
+        lies within what was already sent (a repeated or reordered unit): skip it."""
         clock = self.input_format.clock_rate
         gap = None if self._expected is None else packet.timestamp - self._expected
         if gap is None or abs(gap) > MAX_FILL_S * clock:
@@ -169,8 +173,11 @@ class AacToOpus:
             missing = round(gap * frame.sample_rate / clock)
             if missing:
                 self._encode(encoder, _silence_like(frame, missing), packet.arrival)
+        elif gap < 0 and -gap * frame.sample_rate > frame.samples * clock // 2:
+            return False  # (a smaller overlap is a camera's rounding: carry on)
         if packet.capture is not None:
             self._anchor = (self._base + self._fed, packet.capture)
+        return True
 
     def _encode(self, encoder: OpusEncoder, frame: Any, arrival: float) -> None:
         opus = encoder.encode(frame)

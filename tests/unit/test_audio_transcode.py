@@ -86,6 +86,16 @@ async def test_undecodable_units_are_dropped_counted_and_the_timeline_holds() ->
     assert peak_frequency(tail) == pytest.approx(440.0, abs=5.0)
 
 
+async def test_a_repeated_unit_is_skipped_and_the_timeline_holds() -> None:
+    stream = aac_sine(16000, 1, seconds=1.0)
+    packets = stream.packets(start=0)
+    repeated = [*packets[:10], packets[9], *packets[10:]]  # the camera sent one twice
+    transcoder, out = await transcode_all(stream, repeated)
+    assert transcoder.units_overlapping == 1 and transcoder.resyncs == 0
+    assert abs(len(out) - expected_packets(stream, len(stream.units))) <= 1
+    assert [p.timestamp for p in out] == [960 * n for n in range(len(out))]
+
+
 async def test_a_long_gap_resyncs_to_the_camera_timestamps() -> None:
     stream = aac_sine(16000, 1, seconds=1.0)
     half = len(stream.units) // 2
