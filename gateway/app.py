@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from gateway import __version__
+from gateway.audio.transcode import aac_to_opus
 from gateway.auth.revocation import watch_revocations
 from gateway.auth.service import Authenticator
 from gateway.auth.store import AuthFileError
@@ -109,6 +110,7 @@ class Gateway:
                 description=camera_description(cam),
                 limits=config.limits,
                 audio=cam.audio != "off",
+                audio_transcoder=aac_to_opus(cam.name),  # PyAV loads when first used
             )
         ptz_controllers = _ptz_controllers(config, ptz_backends)
         snapshotters = {name: Snapshotter(hub) for name, hub in hubs.items()}

@@ -55,6 +55,8 @@ class AudioFanout:
         self._subscriptions: set[AudioSubscription] = set()
         self._transcoder: AudioTranscoder | None = None
         self._transcoder_input: AudioFormat | None = None
+        # The transcoder refused this format (its config): why, until the format changes.
+        self._untranscodable: tuple[AudioFormat, str] | None = None
         # One continuous timeline across reconnects, like the video's.
         self._offset = 0
         self._last_timestamp: int | None = None
@@ -93,6 +95,8 @@ class AudioFanout:
         """Why the camera's audio is not passed on; None when it is (or there is none)."""
         camera_format = self.camera_format
         if camera_format is not None and self._output_for(camera_format) is None:
+            if self._untranscodable is not None and self._untranscodable[0] == camera_format:
+                return self._untranscodable[1]
             return f"{camera_format.describe()}: not supported"
         return self._refused if self.enabled else None
 
@@ -106,7 +110,9 @@ class AudioFanout:
         if camera_format.passthrough:
             return camera_format
         if camera_format.codec == AAC and self._transcoder_factory is not None:
-            return OPUS_STEREO
+            untranscodable = self._untranscodable
+            if untranscodable is None or untranscodable[0] != camera_format:
+                return OPUS_STEREO
         return None
 
     # --- listeners ------------------------------------------------------------------
@@ -181,8 +187,7 @@ class AudioFanout:
             self._transcoder = self._transcoder_factory(camera_format, self._deliver)
         except ValueError as exc:
             log.warning("camera %s: cannot transcode its audio: %s", self.camera, exc)
-            self._refused = str(exc)
-            self._transcoder_factory = None  # don't retry per packet
+            self._untranscodable = (camera_format, str(exc))  # no retry per packet
             self.close()
             return None
         self._transcoder_input = camera_format

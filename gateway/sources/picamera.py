@@ -26,8 +26,16 @@ from msgspec import Meta
 
 from gateway.config_model import Section, default_in_words, invalid
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
+from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.media.h264 import split_annexb
 from gateway.sources.base import SourceError
+from gateway.sources.capture_clock import CaptureClock
+from gateway.sources.picamera_audio import (
+    InputOpener,
+    Microphone,
+    MicrophoneSettings,
+    open_alsa,
+)
 from gateway.sources.picamera_encoder import (
     LibavKeyframes,
     keyframe_picture_type,
@@ -59,6 +67,8 @@ class PicameraSettings(Section, frozen=True):
     hflip: bool = False
     vflip: bool = False
     rotation: int = 0  # 0 or 180
+    # A microphone on the Pi (ALSA): the camera then has sound.
+    audio: MicrophoneSettings | None = None
 
     def __post_init__(self) -> None:
         if self.width % 2 or self.height % 2:
@@ -124,6 +134,8 @@ class PicameraSource:
         self.description = f"Pi camera {s.camera} {s.width}x{s.height}@{s.framerate} H.264"
         self._encoder: Any = None
         self._libav_keyframes: LibavKeyframes | None = None
+        self._microphone: Microphone | None = None  # PicameraWithMicrophone's
+        self._emit_audio: Callable[[AudioPacket], None] | None = None
 
     def request_keyframe(self) -> bool:
         """Ask the encoder for an IDR; from the event loop, never blocks or raises."""
@@ -147,6 +159,7 @@ class PicameraSource:
         picamera2, encoders, outputs, libcamera = import_picamera2()
         loop = asyncio.get_running_loop()
         last_frame = [time.monotonic()]
+        capture_clock = CaptureClock()  # sensor time since the first frame -> Unix time
 
         def deliver(unit: AccessUnit) -> None:
             last_frame[0] = unit.arrival
@@ -166,7 +179,7 @@ class PicameraSource:
                 if audio:
                     return
                 try:
-                    unit = to_access_unit(frame, keyframe, timestamp)
+                    unit = to_access_unit(frame, keyframe, timestamp, capture_clock)
                 except ValueError as exc:
                     log.warning("Pi camera: dropped a frame the encoder garbled: %s", exc)
                     return
@@ -182,6 +195,8 @@ class PicameraSource:
                 raise SourceError(f"the Pi camera's encoder failed to start: {exc}") from None
             self._encoder = encoder
             log.info("Pi camera %d recording (%s)", self.settings.camera, self.description)
+            if self._microphone is not None and self._emit_audio is not None:
+                self._microphone.start(self._emit_audio)
             while True:
                 await asyncio.sleep(1.0)
                 if time.monotonic() - last_frame[0] > STALL_TIMEOUT_S:
@@ -192,6 +207,8 @@ class PicameraSource:
         finally:
             self._encoder = None
             self._libav_keyframes = None
+            if self._microphone is not None:
+                await asyncio.shield(self._microphone.stop())
             await asyncio.shield(stop_bounded(camera))
 
     def _make_encoder(self, encoders: ModuleType) -> Any:
@@ -247,6 +264,32 @@ class PicameraSource:
         return camera
 
 
+class PicameraWithMicrophone(PicameraSource):
+    """The Pi camera with `audio:` set: AudioCapable (gateway.sources.base)."""
+
+    def __init__(self, settings: PicameraSettings, open_input: InputOpener = open_alsa) -> None:
+        super().__init__(settings)
+        assert settings.audio is not None
+        self._microphone = Microphone(settings.audio, open_input)
+        self.description += f" + microphone {settings.audio.device}"
+
+    @property
+    def microphone(self) -> Microphone:
+        assert self._microphone is not None
+        return self._microphone
+
+    @property
+    def audio_format(self) -> AudioFormat | None:
+        return self.microphone.format
+
+    @property
+    def audio_refused(self) -> str | None:
+        return self.microphone.refused
+
+    def attach_audio(self, emit_audio: Callable[[AudioPacket], None]) -> None:
+        self._emit_audio = emit_audio
+
+
 def open_error(index: int, exc: BaseException) -> SourceError:
     """picamera2's errors when opening a camera, as a message that says what to do.
     (It wraps libcamera's "Failed to acquire camera: Device or resource busy" in
@@ -270,14 +313,22 @@ def open_error(index: int, exc: BaseException) -> SourceError:
     return SourceError(f"the Pi camera failed to open: {text}")
 
 
-def to_access_unit(frame: bytes, keyframe: bool, timestamp_us: int | None) -> AccessUnit:
-    """One encoded frame (Annex-B) with the encoder's microsecond timestamp."""
+def to_access_unit(
+    frame: bytes,
+    keyframe: bool,
+    timestamp_us: int | None,
+    capture_clock: CaptureClock | None = None,
+) -> AccessUnit:
+    """One encoded frame (Annex-B) with the encoder's microsecond timestamp (sensor time
+    since the first frame); `capture_clock` turns it into the capture time."""
     nals = split_annexb(bytes(frame))
     if not nals:
         raise ValueError("no NAL units in the frame")
     now = time.monotonic()
     micros = timestamp_us if timestamp_us is not None else int(now * 1_000_000)
-    return AccessUnit(tuple(nals), micros * VIDEO_CLOCK_RATE // 1_000_000, bool(keyframe), now)
+    capture = capture_clock.capture(micros / 1_000_000, now) if capture_clock else None
+    pts = micros * VIDEO_CLOCK_RATE // 1_000_000
+    return AccessUnit(tuple(nals), pts, bool(keyframe), now, capture)
 
 
 def _close(camera: Any) -> None:
@@ -334,7 +385,10 @@ async def _on_daemon_thread(work: Callable[[], None], timeout: float, what: str)
 
 
 def _build(setup: SourceSetup) -> PicameraSource:
-    return PicameraSource(PICAMERA.settings_of(setup.camera))
+    settings: PicameraSettings = PICAMERA.settings_of(setup.camera)
+    if settings.audio is not None:
+        return PicameraWithMicrophone(settings)
+    return PicameraSource(settings)
 
 
 def _describe(camera: CameraConfig) -> str:

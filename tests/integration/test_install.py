@@ -75,6 +75,10 @@ def test_app_layer_installs_upgrades_and_uninstalls(target: Path) -> None:
         g for g in (target / "etc/group").read_text().splitlines() if g.startswith("video:")
     )
     assert "camgate" in video.split(":")[3].split(",")
+    audio = next(
+        g for g in (target / "etc/group").read_text().splitlines() if g.startswith("audio:")
+    )
+    assert "camgate" in audio.split(":")[3].split(",")  # a microphone on the Pi
     unit = target / "etc/systemd/system/camgate.service"
     assert stat.S_IMODE(unit.stat().st_mode) == 0o644
     config = target / "etc/camgate/camgate.yaml"
@@ -151,6 +155,7 @@ def test_unit_is_hardened(target: Path) -> None:
         "DeviceAllow=char-video4linux rw",
         "DeviceAllow=char-media rw",
         "DeviceAllow=char-dma_heap rw",
+        "DeviceAllow=char-alsa rw",
         "ProtectProc=invisible",
         "ProcSubset=pid",
         "UMask=0077",

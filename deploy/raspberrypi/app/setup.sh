@@ -53,8 +53,8 @@ create_user() {
         return 0
     fi
     log "creating the camgate system user"
-    local groups=video
-    if grep -q '^render:' "$ROOT/etc/group"; then groups=video,render; fi
+    local groups=video,audio  # the camera; an ALSA microphone (/dev/snd/*)
+    if grep -q '^render:' "$ROOT/etc/group"; then groups=$groups,render; fi
     useradd ${ROOT:+--root "$ROOT"} --system --user-group --groups "$groups" \
         --home-dir /var/lib/camgate --no-create-home --shell /usr/sbin/nologin camgate
 }
