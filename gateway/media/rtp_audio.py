@@ -58,6 +58,7 @@ class AudioDepacketizer:
         self._fragment = bytearray()
         self._fragment_size = 0
         self._fragment_timestamp = 0
+        self.abandoned = 0  # fragmented frames given up for a packet of another frame
 
     def reset(self) -> None:
         """After packet loss: a half-received frame is useless."""
@@ -96,6 +97,10 @@ class AudioDepacketizer:
         if not sizes:
             self.reset()
             raise AudioPayloadError("AAC packet without AU headers")
+        continues = sizes == [self._fragment_size] and start == self._fragment_timestamp
+        if self._fragment_size and not continues:
+            self.reset()  # the rest of that frame was lost; this packet stands on its own
+            self.abandoned += 1
         if self._fragment_size or (len(sizes) == 1 and sizes[0] > len(data)):
             return self._fragmented(sizes[0], data, start, marker)
         frames: list[Frame] = []
@@ -116,9 +121,6 @@ class AudioDepacketizer:
             raise AudioPayloadError(f"AAC access unit of {size} bytes: over the cap")
         if not self._fragment_size:
             self._fragment_size, self._fragment_timestamp = size, start
-        elif size != self._fragment_size or start != self._fragment_timestamp:
-            self.reset()
-            raise AudioPayloadError("AAC fragment of another access unit")
         self._fragment += data
         if len(self._fragment) > self._fragment_size:
             self.reset()

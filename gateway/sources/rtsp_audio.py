@@ -46,7 +46,7 @@ class AudioReceiver:
         self.capture_clock = CaptureClock(audio_format.clock_rate)
         self.packets_received = 0
         self.packets_lost = 0
-        self.dropped = 0
+        self._dropped = 0
         self.rtp_channel, self.rtcp_channel = 2, 3
         self.ssrc: int | None = None
         self.highest_seq: int | None = None  # extended, for receiver reports
@@ -97,8 +97,12 @@ class AudioReceiver:
             self.highest_seq = self.reported_seq = seq
         return True
 
+    @property
+    def dropped(self) -> int:
+        return self._dropped + self._depacketizer.abandoned
+
     def _drop(self, reason: str) -> None:
-        self.dropped += 1
+        self._dropped += 1
         now = self._clock()
         if now - self._last_drop_log < DROP_LOG_INTERVAL_S:
             self._drops_unlogged += 1
