@@ -212,3 +212,10 @@ def test_capture_clock_maps_and_handles_wrap() -> None:
     assert clock.capture(2**32 - 8000) == pytest.approx(1000.0)
     assert clock.capture(8000) == pytest.approx(1002.0)  # past the wrap
     assert clock.capture(2**32 - 16000) == pytest.approx(999.0)  # before the report
+
+
+def test_aac_unfinished_fragment_is_abandoned_for_the_next_frame() -> None:
+    depacketizer = AudioDepacketizer(HBR)
+    assert depacketizer.push(aac_packet([6], [b"abc"]), 0, False) == []
+    assert depacketizer.push(aac_packet([2], [b"ok"]), 1024, True) == [(1024, b"ok")]
+    assert depacketizer.abandoned == 1
