@@ -18,8 +18,10 @@ from gateway.media.audio import AudioPacket
 from gateway.sources.rtsp import RtspSource
 from gateway.subscription import SubscriptionClosed
 from tests.conftest import RtspServerFactory
+from tests.integration.conftest import GatewayFactory
 from tests.rig.audio_camera import AAC_SDP, G726_SDP, PCMA_SDP, AudioCamera
 from tests.rig.audio_streams import testsrc_with_audio
+from tests.rig.onvif_device import OnvifTestDevice, Profile
 from tests.rig.wait import wait_until
 
 Transport = Literal["tcp", "udp"]
@@ -231,3 +233,44 @@ async def test_hostile_audio_never_touches_video(hubs: list[CameraHub]) -> None:
         assert len(seen) >= 50 and all(p.payload == b"good" for p in seen)
         assert source._audio is not None
         assert len(source._audio._depacketizer._fragment) <= 16 * 1024  # bounded
+
+
+# --- an ONVIF camera streams through the same client --------------------------------------
+
+
+@pytest.mark.rtsp
+@pytest.mark.parametrize("audio", ["auto", "off"])
+async def test_onvif_camera_audio(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory, audio: str
+) -> None:
+    pytest.importorskip("onvif")
+    server = await rtsp_server(
+        {"/MainStream": testsrc_with_audio("PCMU", width=320, height=240, fps=15, gop=15)}
+    )
+    device = OnvifTestDevice(
+        username="admin",
+        password="secret",
+        rtsp_url=f"rtsp://127.0.0.1:{server.port}/{{profile}}",
+        profiles=(Profile("MainStream", 320, 240, ptz=False),),
+        ptz=False,
+    )
+    await device.start()
+    try:
+        onvif = {"host": device.host, "port": device.port, "username": "admin",
+                 "password": "secret"}  # fmt: skip
+        gw = await start_gateway([{"name": "cam", "onvif": onvif, "preload": True, "audio": audio}])
+        hub = gw.hub("cam")
+        await hub.wait_live(WAIT)
+        if audio == "off":
+            assert hub.status().audio_codec is None and hub.subscribe_audio() is None
+            return
+        assert hub.status().audio_codec == "PCMU"
+        sub = hub.subscribe_audio()
+        assert sub is not None and sub.format.codec == "PCMU"
+        packets: list[AudioPacket] = []
+        while len(packets) < 25 or packets[-1].capture is None:
+            packets.append(await asyncio.wait_for(sub.get(), WAIT))
+        assert_steady(packets[-25:], FRAME["PCMU"])
+        assert_in_sync(packets[-25:], await synced_units(hub, 10))
+    finally:
+        await device.stop()
