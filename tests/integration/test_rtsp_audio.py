@@ -15,11 +15,12 @@ import pytest
 from gateway.hub import CameraHub
 from gateway.media.accessunit import AccessUnit
 from gateway.media.audio import AudioPacket
+from gateway.sources import rtsp as rtsp_module
 from gateway.sources.rtsp import RtspSource
 from gateway.subscription import SubscriptionClosed
 from tests.conftest import RtspServerFactory
 from tests.integration.conftest import GatewayFactory
-from tests.rig.audio_camera import AAC_SDP, G726_SDP, PCMA_SDP, AudioCamera
+from tests.rig.audio_camera import AAC_SDP, AUDIO_CHANNEL, G726_SDP, PCMA_SDP, AudioCamera
 from tests.rig.audio_streams import testsrc_with_audio
 from tests.rig.onvif_device import OnvifTestDevice, Profile
 from tests.rig.wait import wait_until
@@ -274,3 +275,20 @@ async def test_onvif_camera_audio(
         assert_in_sync(packets[-25:], await synced_units(hub, 10))
     finally:
         await device.stop()
+
+
+async def test_receiver_reports_for_the_audio_track(
+    hubs: list[CameraHub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rtsp_module, "RTCP_INTERVAL_S", 0.2)
+    async with AudioCamera(sdp=AAC_SDP, hostile_audio=True, frames=300) as camera:
+        await live_hub(hubs, lambda: RtspSource(f"rtsp://127.0.0.1:{camera.port}/cam"))
+
+        def audio_reports() -> list[bytes]:
+            channel = AUDIO_CHANNEL + 1
+            return [f.data for f in camera.client_frames if f.channel == channel]
+
+        await wait_until(lambda: any(r[0] & 0x1F == 1 for r in audio_reports()), WAIT)
+        report = next(r for r in audio_reports() if r[0] & 0x1F == 1)
+        assert report[1] == 201  # a receiver report, with one block about the audio SSRC
+        assert int.from_bytes(report[8:12], "big") == 1234

@@ -9,14 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.media.audio import AudioFormat
+from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.media.rtcp import CaptureClock, SenderReport, parse_sender_reports
 from gateway.media.rtp_audio import (
     AacLayout,
     AudioDepacketizer,
     AudioPayloadError,
 )
-from gateway.rtsp.sdp_audio import find_audio
+from gateway.rtsp.sdp_audio import AudioTrack, find_audio
+from gateway.sources.rtsp_audio import AudioReceiver
 
 BASE = "rtsp://cam/live"
 VIDEO = "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:stream=0\r\n"
@@ -219,3 +220,18 @@ def test_aac_unfinished_fragment_is_abandoned_for_the_next_frame() -> None:
     assert depacketizer.push(aac_packet([6], [b"abc"]), 0, False) == []
     assert depacketizer.push(aac_packet([2], [b"ok"]), 1024, True) == [(1024, b"ok")]
     assert depacketizer.abandoned == 1
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.integers(0, 127), st.integers(0, 2**16 - 1), st.binary(max_size=60))))
+def test_audio_receiver_drops_what_it_cannot_use(packets: list[tuple[int, int, bytes]]) -> None:
+    track = AudioTrack(97, "rtsp://cam/a", AudioFormat("AAC", 16000, 1, b"\x14\x08"), aac=HBR)
+    assert track.format is not None
+    emitted: list[AudioPacket] = []
+    receiver = AudioReceiver(track, track.format, emitted.append, "cam")
+    for pt, seq, payload in packets:
+        header = struct.pack("!BBHII", 0x80, pt, seq, seq * 1024, 5)
+        receiver.on_rtp(header + payload)
+        receiver.on_rtp(payload)  # not RTP at all
+        receiver.on_rtcp(payload)
+    assert all(p.payload for p in emitted)
