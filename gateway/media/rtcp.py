@@ -1,4 +1,5 @@
-"""RTCP sender reports (RFC 3550 6.4.1) and the capture clock they give each track.
+"""RTCP: the camera's sender reports (RFC 3550 6.4.1), the capture clock they give each
+track, and our receiver reports.
 
 A camera's sender report pairs one RTP timestamp of a track with its wall clock (NTP)
 at the same instant. With it every packet of that track gets a capture time, and since
@@ -42,6 +43,26 @@ def parse_sender_reports(data: bytes) -> list[SenderReport]:
             reports.append(SenderReport(ssrc, unix, rtp))
         offset += size
     return reports
+
+
+def build_receiver_report(
+    own_ssrc: int, source_ssrc: int | None, fraction_lost: int, lost: int, highest_seq: int
+) -> bytes:
+    """A compound RTCP packet: receiver report (one block, or none before any RTP)
+    plus the SDES CNAME that RFC 3550 6.1 requires in every compound packet."""
+    blocks = b""
+    if source_ssrc is not None:
+        lost_field = max(min(lost, 0x7FFFFF), -0x800000) & 0xFFFFFF
+        # jitter, LSR and DLSR stay 0: we read no sender reports
+        word2 = (fraction_lost << 24) | lost_field
+        blocks = struct.pack("!IIIIII", source_ssrc, word2, highest_seq & 0xFFFFFFFF, 0, 0, 0)
+    count = len(blocks) // 24
+    rr = struct.pack("!BBHI", 0x80 | count, 201, 1 + 6 * count, own_ssrc) + blocks
+    cname = b"camgate"
+    item = bytes((1, len(cname))) + cname + b"\x00"  # CNAME item, then the end marker
+    item += b"\x00" * (-(len(item) + 4) % 4)
+    sdes = struct.pack("!BBHI", 0x81, 202, (len(item) + 4) // 4, own_ssrc) + item
+    return rr + sdes
 
 
 class CaptureClock:

@@ -35,7 +35,7 @@ from gateway.media.accessunit import AccessUnit
 from gateway.media.assembler import AccessUnitAssembler
 from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.media.limits import LimitExceeded, StreamLimits, describe_bytes
-from gateway.media.rtcp import CaptureClock, parse_sender_reports
+from gateway.media.rtcp import CaptureClock, build_receiver_report, parse_sender_reports
 from gateway.media.rtp_h264 import H264Depacketizer, parse_rtp
 from gateway.rtsp.auth import Authenticator
 from gateway.rtsp.message import (
@@ -128,26 +128,6 @@ def _port_pair(text: str | None) -> tuple[int, int] | None:
 
 
 # --- RTCP ---------------------------------------------------------------------------
-
-
-def build_receiver_report(
-    own_ssrc: int, source_ssrc: int | None, fraction_lost: int, lost: int, highest_seq: int
-) -> bytes:
-    """A compound RTCP packet: receiver report (one block, or none before any RTP)
-    plus the SDES CNAME that RFC 3550 6.1 requires in every compound packet."""
-    blocks = b""
-    if source_ssrc is not None:
-        lost_field = max(min(lost, 0x7FFFFF), -0x800000) & 0xFFFFFF
-        # jitter, LSR and DLSR stay 0: we read no sender reports
-        word2 = (fraction_lost << 24) | lost_field
-        blocks = struct.pack("!IIIIII", source_ssrc, word2, highest_seq & 0xFFFFFFFF, 0, 0, 0)
-    count = len(blocks) // 24
-    rr = struct.pack("!BBHI", 0x80 | count, 201, 1 + 6 * count, own_ssrc) + blocks
-    cname = b"camgate"
-    item = bytes((1, len(cname))) + cname + b"\x00"  # CNAME item, then the end marker
-    item += b"\x00" * (-(len(item) + 4) % 4)
-    sdes = struct.pack("!BBHI", 0x81, 202, (len(item) + 4) // 4, own_ssrc) + item
-    return rr + sdes
 
 
 def _dummy_rtp(payload_type: int, own_ssrc: int) -> bytes:
@@ -735,7 +715,7 @@ class RtspSource:
             await asyncio.sleep(RTCP_INTERVAL_S)
             report = self._receiver_report()
             audio = self._audio
-            audio_report = self._audio_receiver_report(audio) if audio else None
+            audio_report = audio.receiver_report(self._own_ssrc) if audio else None
             if udp:
                 if udp[0].server_rtcp is not None:
                     udp[0].rtcp.sendto(report, udp[0].server_rtcp)
@@ -745,10 +725,6 @@ class RtspSource:
                 control.send_interleaved(self._rtcp_channel, report)
                 if audio is not None and audio_report is not None:
                     control.send_interleaved(audio.rtcp_channel, audio_report)
-
-    def _audio_receiver_report(self, audio: AudioReceiver) -> bytes:
-        ssrc, fraction, lost, highest = audio.report_block()
-        return build_receiver_report(self._own_ssrc, ssrc, fraction, lost, highest)
 
     async def _shutdown(self, control: _Control, udp: list[_UdpMedia]) -> None:
         """TEARDOWN (best effort, briefly) and close everything; runs on cancel too."""

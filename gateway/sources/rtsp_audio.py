@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from gateway.media.audio import AudioFormat, AudioPacket
-from gateway.media.rtcp import CaptureClock, parse_sender_reports
+from gateway.media.rtcp import CaptureClock, build_receiver_report, parse_sender_reports
 from gateway.media.rtp_audio import AudioDepacketizer, AudioPayloadError
 from gateway.media.rtp_h264 import parse_rtp
 from gateway.rtsp.sdp_audio import AudioTrack
@@ -111,11 +111,11 @@ class AudioReceiver:
         log.warning("%s: audio packet dropped: %s%s", self._description, reason, more)
         self._last_drop_log, self._drops_unlogged = now, 0
 
-    def report_block(self) -> tuple[int | None, int, int, int]:
-        """(source ssrc, fraction lost, cumulative lost, extended highest seq) for an RR."""
+    def receiver_report(self, own_ssrc: int) -> bytes:
+        """Our RTCP receiver report about this track since the last one."""
         highest = self.highest_seq or 0
         expected = highest - self.reported_seq
         lost = self.packets_lost - self.reported_lost
         fraction = min(255, (lost << 8) // expected) if expected > 0 and lost > 0 else 0
         self.reported_seq, self.reported_lost = highest, self.packets_lost
-        return self.ssrc, fraction, self.packets_lost, highest
+        return build_receiver_report(own_ssrc, self.ssrc, fraction, self.packets_lost, highest)
