@@ -4,7 +4,8 @@ G.711 and Opus: one RTP payload is one frame, passed on as it is. AAC in RFC 364
 AU-headers-length, the AU headers, then the access units; one frame per access unit,
 the first at the RTP timestamp and each next one 1024 samples later (or as the
 AU-index-delta says). An access unit larger than a packet comes in fragments that are
-put back together until the marker bit, up to a cap.
+put back together until the marker bit, up to a cap. MP4A-LATM: one AudioMuxElement
+(length bytes, then the frame) per marker bit.
 
 Anything malformed raises AudioPayloadError and is dropped by the caller: audio never
 costs the video anything.
@@ -36,14 +37,16 @@ class AudioPayloadError(ValueError):
     """One audio packet (or a fragmented frame) could not be used; it was dropped."""
 
 
-class _Bits:
+class BitReader:
+    """Big-endian bits, most significant first; AudioPayloadError past the end."""
+
     def __init__(self, data: bytes) -> None:
         self._value = int.from_bytes(data, "big")
         self._left = len(data) * 8
 
     def read(self, count: int) -> int:
         if count > self._left:
-            raise AudioPayloadError("AAC AU headers truncated")
+            raise AudioPayloadError("AAC headers truncated")
         self._left -= count
         return (self._value >> self._left) & ((1 << count) - 1)
 
@@ -51,8 +54,15 @@ class _Bits:
 class AudioDepacketizer:
     """One track's RTP payloads -> frames. `aac` is None for one-frame-per-packet codecs."""
 
-    def __init__(self, aac: AacLayout | None = None, max_frame: int = MAX_AAC_FRAME_BYTES):
+    def __init__(
+        self,
+        aac: AacLayout | None = None,
+        max_frame: int = MAX_AAC_FRAME_BYTES,
+        *,
+        latm: bool = False,
+    ) -> None:
         self.aac = aac
+        self.latm = latm  # MP4A-LATM (RFC 3016/6416, config out of band): one frame per marker
         self.max_frame = max_frame
         self._unwrap = TimestampUnwrapper()
         self._fragment = bytearray()
@@ -67,6 +77,8 @@ class AudioDepacketizer:
 
     def push(self, payload: bytes, timestamp: int, marker: bool) -> list[Frame]:
         start = self._unwrap(timestamp)
+        if self.latm:
+            return self._push_latm(payload, start, marker)
         if self.aac is None:
             if not payload:
                 raise AudioPayloadError("empty audio payload")
@@ -81,7 +93,7 @@ class AudioDepacketizer:
         if header_bits == 0 or 2 + header_bytes > len(payload):
             self.reset()
             raise AudioPayloadError("AAC AU-headers-length does not fit the packet")
-        bits = _Bits(payload[2 : 2 + header_bytes])
+        bits = BitReader(payload[2 : 2 + header_bytes])
         sizes: list[int] = []
         deltas: list[int] = []
         consumed = 0
@@ -114,6 +126,34 @@ class AudioDepacketizer:
             frames.append((timestamp, data[offset : offset + size]))
             offset += size
         return frames
+
+    def _push_latm(self, payload: bytes, start: int, marker: bool) -> list[Frame]:
+        """One AudioMuxElement (PayloadLengthInfo, then the frame), possibly over several
+        packets up to the marker bit."""
+        if self._fragment and start != self._fragment_timestamp:
+            self.reset()
+            self.abandoned += 1
+        if not self._fragment:
+            self._fragment_timestamp = start
+        self._fragment += payload
+        if len(self._fragment) > self.max_frame + self.max_frame // 255 + 1:
+            self.reset()
+            raise AudioPayloadError("LATM frame over the cap")
+        if not marker:
+            return []
+        element, timestamp = bytes(self._fragment), self._fragment_timestamp
+        self.reset()
+        size, offset = 0, 0
+        while offset < len(element) and element[offset] == 0xFF:
+            size += 255
+            offset += 1
+        if offset >= len(element):
+            raise AudioPayloadError("LATM length runs past the packet")
+        size += element[offset]
+        offset += 1
+        if size == 0 or offset + size > len(element):
+            raise AudioPayloadError("LATM frame length does not fit the packet")
+        return [(timestamp, element[offset : offset + size])]
 
     def _fragmented(self, size: int, data: bytes, start: int, marker: bool) -> list[Frame]:
         if size > self.max_frame:

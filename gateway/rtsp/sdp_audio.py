@@ -1,9 +1,9 @@
 """The camera's audio track in a DESCRIBE answer: which codec, and whether camgate takes it.
 
 PCMU, PCMA and Opus pass through; MPEG-4 AAC in RFC 3640 form (MPEG4-GENERIC,
-AAC-hbr / AAC-lbr) is accepted for transcoding. Anything else (G.726, L16, LATM, ...)
-becomes a refusal that names it, e.g. "G726-32 8000 Hz: not supported"; the video
-plays all the same.
+AAC-hbr / AAC-lbr) or as MP4A-LATM with its config in the SDP is accepted for
+transcoding. Anything else (G.726, L16, ...) becomes a refusal that names it, e.g.
+"G726-32 8000 Hz: not supported"; the video plays all the same.
 
 An ONVIF camera asked for its audio backchannel also lists a second audio section, the
 one the camera receives (a=sendonly in its SDP): that one is never the camera's sound.
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.media.audio import AAC, AudioFormat
-from gateway.media.rtp_audio import AacLayout
+from gateway.media.rtp_audio import AacLayout, BitReader
 from gateway.rtsp.sdp import MediaDescription, parse_fmtp, parse_sdp, resolve_control
 
 _STATIC_AUDIO = {0: ("PCMU", 8000, 1), 8: ("PCMA", 8000, 1)}  # RFC 3551 table 4
@@ -30,7 +30,8 @@ class AudioTrack:
     control_url: str
     format: AudioFormat | None
     refused: str | None = None
-    aac: AacLayout | None = None
+    aac: AacLayout | None = None  # MPEG4-GENERIC's AU header layout
+    latm: bool = False  # MP4A-LATM framing
 
 
 def find_audio(sdp_text: str, base: str) -> AudioTrack | None:
@@ -50,7 +51,8 @@ def find_audio(sdp_text: str, base: str) -> AudioTrack | None:
         audio_format, aac = _format(media, pt)
     except ValueError as exc:
         return AudioTrack(pt, control, None, refused=str(exc))
-    return AudioTrack(pt, control, audio_format, aac=aac)
+    latm = media.codec(pt) == "MP4A-LATM"
+    return AudioTrack(pt, control, audio_format, aac=aac, latm=latm)
 
 
 def _rtpmap(media: MediaDescription, pt: int) -> tuple[str, int, int]:
@@ -77,6 +79,8 @@ def _format(media: MediaDescription, pt: int) -> tuple[AudioFormat, AacLayout | 
         return AudioFormat("OPUS", rate, 2), None
     if name == "MPEG4-GENERIC":
         return _aac(parse_fmtp(media.fmtp.get(pt, "")), rate, channels)
+    if name == "MP4A-LATM":
+        return _latm(parse_fmtp(media.fmtp.get(pt, "")), rate, channels), None
     raise ValueError(f"{name[:32]} {rate} Hz: not supported")
 
 
@@ -99,6 +103,36 @@ def _aac(fmtp: dict[str, str], rate: int, channels: int) -> tuple[AudioFormat, A
     if not config or len(config) > MAX_AAC_CONFIG_BYTES:
         raise ValueError("MPEG4-GENERIC without a usable config: not supported")
     return AudioFormat(AAC, rate, channels, config), layout
+
+
+def _latm(fmtp: dict[str, str], rate: int, channels: int) -> AudioFormat:
+    if fmtp.get("cpresent", "1") != "0":
+        raise ValueError("MP4A-LATM with in-band config: not supported")
+    try:
+        config = audio_specific_config(bytes.fromhex(fmtp.get("config", "")))
+    except ValueError:
+        raise ValueError("MP4A-LATM with an unusable config: not supported") from None
+    return AudioFormat(AAC, rate, channels, config)
+
+
+def audio_specific_config(stream_mux_config: bytes) -> bytes:
+    """The AudioSpecificConfig inside a LATM StreamMuxConfig (ISO 14496-3 1.7.3), for the
+    one layout cameras use: version 0, one program, one layer, AAC with a 4-bit sampling
+    index. ValueError for anything else."""
+    bits = BitReader(stream_mux_config[:MAX_AAC_CONFIG_BYTES])
+    if bits.read(1) != 0:
+        raise ValueError("audioMuxVersion 1")
+    bits.read(1)  # allStreamsSameTimeFraming
+    if bits.read(6) or bits.read(4) or bits.read(3):
+        raise ValueError("more than one subframe, program or layer")
+    object_type, rate_index, channel_config = bits.read(5), bits.read(4), bits.read(4)
+    if object_type in (0, 31) or rate_index == 15:
+        raise ValueError("an AudioSpecificConfig camgate can't read")
+    frame_length, core, extension = bits.read(1), bits.read(1), bits.read(1)
+    if core or extension:
+        raise ValueError("an AudioSpecificConfig camgate can't read")
+    value = (object_type << 11) | (rate_index << 7) | (channel_config << 3) | (frame_length << 2)
+    return value.to_bytes(2, "big")
 
 
 def _bits(fmtp: dict[str, str], key: str, default: int) -> int:

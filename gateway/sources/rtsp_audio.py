@@ -42,7 +42,7 @@ class AudioReceiver:
         self._emit = emit
         self._description = description
         self._clock = clock
-        self._depacketizer = AudioDepacketizer(track.aac)
+        self._depacketizer = AudioDepacketizer(track.aac, latm=track.latm)
         self.capture_clock = CaptureClock(audio_format.clock_rate)
         self.packets_received = 0
         self.packets_lost = 0

@@ -28,7 +28,7 @@ from tests.rig.wait import wait_until
 Transport = Literal["tcp", "udp"]
 WAIT = 30.0  # generous: a loaded 2-core machine is slow; nothing here sleeps blindly
 # RTP timestamp step of one packet in each codec as the rig sends it
-FRAME = {"PCMA": 160, "PCMU": 160, "OPUS": 960, "AAC": 1024}
+FRAME = {"PCMA": 160, "PCMU": 160, "OPUS": 960, "AAC": 1024, "LATM": 1024}
 RATE = {"PCMA": 8000, "PCMU": 8000, "OPUS": 48000, "AAC": 16000}
 CHANNELS = {"PCMA": 1, "PCMU": 1, "OPUS": 2, "AAC": 1}
 SYNC_TOLERANCE_S = 0.1
@@ -128,11 +128,13 @@ async def test_camera_audio_reaches_listeners(
 
 
 @pytest.mark.rtsp
-@pytest.mark.parametrize("transport", ["tcp", "udp"])
+@pytest.mark.parametrize(
+    ("framing", "transport"), [("AAC", "tcp"), ("AAC", "udp"), ("LATM", "tcp")]
+)
 async def test_aac_camera_access_units(
-    rtsp_server: RtspServerFactory, hubs: list[CameraHub], transport: Transport
+    rtsp_server: RtspServerFactory, hubs: list[CameraHub], framing: str, transport: Transport
 ) -> None:
-    server = await rtsp_server(launch("AAC"))
+    server = await rtsp_server(launch(framing))
     seen: list[AudioPacket] = []
     hub = await live_hub(hubs, lambda: TeeSource(server.url("/cam"), transport, seen))
     camera_format = hub.audio.camera_format

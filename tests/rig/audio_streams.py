@@ -13,6 +13,7 @@ AUDIO_BRANCHES = {
     "PCMU": ("rate=8000,channels=1", "samplesperbuffer=160", "mulawenc ! rtppcmupay"),
     "OPUS": ("rate=48000,channels=2", "samplesperbuffer=960", "opusenc ! rtpopuspay"),
     "AAC": ("rate=16000,channels=1", "samplesperbuffer=1024", "voaacenc ! rtpmp4gpay pt=97"),
+    "LATM": ("rate=16000,channels=1", "samplesperbuffer=1024", "voaacenc ! rtpmp4apay pt=97"),
 }
 
 

@@ -3,6 +3,7 @@ reports and capture clocks. Hypothesis checks that hostile bytes give a clear er
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import pytest
@@ -16,7 +17,7 @@ from gateway.media.rtp_audio import (
     AudioDepacketizer,
     AudioPayloadError,
 )
-from gateway.rtsp.sdp_audio import AudioTrack, find_audio
+from gateway.rtsp.sdp_audio import AudioTrack, audio_specific_config, find_audio
 from gateway.sources.rtsp_audio import AudioReceiver
 
 BASE = "rtsp://cam/live"
@@ -235,3 +236,63 @@ def test_audio_receiver_drops_what_it_cannot_use(packets: list[tuple[int, int, b
         receiver.on_rtp(payload)  # not RTP at all
         receiver.on_rtcp(payload)
     assert all(p.payload for p in emitted)
+
+
+# --- MP4A-LATM ---------------------------------------------------------------------------
+
+
+def test_latm_config_gives_the_audio_specific_config() -> None:
+    section = (
+        "m=audio 0 RTP/AVP 96\r\na=rtpmap:96 MP4A-LATM/16000\r\n"
+        "a=fmtp:96 cpresent=0;config=40002810\r\n"
+    )
+    track = find_audio(sdp(section), BASE)
+    assert track is not None and track.latm
+    assert track.format == AudioFormat("AAC", 16000, 1, bytes.fromhex("1408"))
+    assert audio_specific_config(bytes.fromhex("40002410")) == bytes.fromhex("1208")  # 24 kHz
+
+
+@pytest.mark.parametrize(
+    ("fmtp", "refusal"),
+    [
+        ("cpresent=1", "MP4A-LATM with in-band config: not supported"),
+        ("cpresent=0;config=c0002810", "MP4A-LATM with an unusable config: not supported"),
+        ("cpresent=0;config=40", "MP4A-LATM with an unusable config: not supported"),
+    ],
+)
+def test_latm_refusals(fmtp: str, refusal: str) -> None:
+    section = f"m=audio 0 RTP/AVP 96\r\na=rtpmap:96 MP4A-LATM/16000\r\na=fmtp:96 {fmtp}\r\n"
+    track = find_audio(sdp(section), BASE)
+    assert track is not None and track.refused == refusal
+
+
+def test_latm_frames_and_fragments() -> None:
+    depacketizer = AudioDepacketizer(latm=True)
+    assert depacketizer.push(b"\x03abc", 100, True) == [(100, b"abc")]
+    big = bytes(300)
+    assert depacketizer.push(b"\xff\x2d" + big[:100], 1124, False) == []
+    assert depacketizer.push(big[100:], 1124, True) == [(1124, big)]
+
+
+@pytest.mark.parametrize("payload", [b"\xff\xff", b"\x09abc", b"\x00"])
+def test_latm_garbage_is_a_clear_error(payload: bytes) -> None:
+    with pytest.raises(AudioPayloadError):
+        AudioDepacketizer(latm=True).push(payload, 0, True)
+
+
+def test_latm_frame_over_the_cap_is_dropped() -> None:
+    depacketizer = AudioDepacketizer(max_frame=100, latm=True)
+    with pytest.raises(AudioPayloadError, match="over the cap"):
+        for _ in range(10):
+            depacketizer.push(b"\xff" * 50, 0, False)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.binary(max_size=80), st.booleans())), st.binary(max_size=12))
+def test_latm_fuzz(packets: list[tuple[bytes, bool]], config: bytes) -> None:
+    with contextlib.suppress(ValueError):
+        audio_specific_config(config)
+    depacketizer = AudioDepacketizer(max_frame=200, latm=True)
+    for payload, marker in packets:
+        with contextlib.suppress(AudioPayloadError):
+            depacketizer.push(payload, 0, marker)
