@@ -296,3 +296,10 @@ def test_latm_fuzz(packets: list[tuple[bytes, bool]], config: bytes) -> None:
     for payload, marker in packets:
         with contextlib.suppress(AudioPayloadError):
             depacketizer.push(payload, 0, marker)
+
+
+def test_aac_lbr_headers() -> None:
+    depacketizer = AudioDepacketizer(AacLayout(6, 2, 2))
+    headers = bytes([(3 << 2) | 0, (2 << 2) | 0])  # sizes 3 and 2, 8 bits each
+    frames = depacketizer.push(struct.pack("!H", 16) + headers + b"abcde", 0, True)
+    assert frames == [(0, b"abc"), (1024, b"de")]
