@@ -91,9 +91,10 @@ def assert_steady(packets: list[AudioPacket], frame: int) -> None:
 
 def assert_in_sync(packets: list[AudioPacket], units: list[AccessUnit]) -> None:
     """Both tracks' capture times (the camera's pipeline clock) agree with each other:
-    the same delay from capture to arrival, within SYNC_TOLERANCE_S."""
-    audio = statistics.median(p.arrival - p.capture for p in packets if p.capture is not None)
-    video = statistics.median(u.arrival - u.capture for u in units if u.capture is not None)
+    the same delay from capture to arrival, within SYNC_TOLERANCE_S. The shortest delay
+    of each: the camera's encoders lag now and then on a loaded machine, not always."""
+    audio = min(p.arrival - p.capture for p in packets if p.capture is not None)
+    video = min(u.arrival - u.capture for u in units if u.capture is not None)
     assert abs(audio - video) < SYNC_TOLERANCE_S, (audio, video)
 
 
@@ -121,7 +122,7 @@ async def test_camera_audio_reaches_listeners(
     assert all(p.payload for p in packets)
     assert_steady(packets[-25:], FRAME[codec])
     assert hub.status().listeners == 1
-    assert_in_sync(packets[-25:], await synced_units(hub, 10))
+    assert_in_sync(packets[-25:], await synced_units(hub, 20))
 
 
 # --- AAC: recognised and depacketized (transcoding it is the fan-out's job) -------------
@@ -152,7 +153,7 @@ async def test_aac_camera_access_units(
     # raw access units: no ADTS header (sync word 0xFFF) in front
     assert not any(p.payload[0] == 0xFF and p.payload[1] >> 4 == 0xF for p in packets)
     assert_steady(packets, FRAME["AAC"])
-    assert_in_sync(packets, await synced_units(hub, 10))
+    assert_in_sync(packets, await synced_units(hub, 20))
 
 
 # --- a camera that changes its audio codec on reconnect ----------------------------------
@@ -274,7 +275,7 @@ async def test_onvif_camera_audio(
         while len(packets) < 25 or packets[-1].capture is None:
             packets.append(await asyncio.wait_for(sub.get(), WAIT))
         assert_steady(packets[-25:], FRAME["PCMU"])
-        assert_in_sync(packets[-25:], await synced_units(hub, 10))
+        assert_in_sync(packets[-25:], await synced_units(hub, 20))
     finally:
         await device.stop()
 
