@@ -38,6 +38,7 @@ class MediaDescription:
     rtpmap: dict[int, str] = field(default_factory=dict)  # pt -> "H264/90000"
     fmtp: dict[int, str] = field(default_factory=dict)  # pt -> "packetization-mode=1;..."
     control: str | None = None
+    direction: str | None = None  # a=sendonly / recvonly / sendrecv / inactive, if given
 
     def codec(self, pt: int) -> str:
         """The encoding name of payload type `pt` ("H264", "H265", "PCMA", ...)."""
@@ -99,6 +100,8 @@ def _parse_attribute(
             session.control = arg.strip()
         else:
             media.control = arg.strip()
+    elif name in ("sendonly", "recvonly", "sendrecv", "inactive") and media is not None:
+        media.direction = name
     elif name in ("rtpmap", "fmtp") and media is not None:
         pt_text, _, rest = arg.strip().partition(" ")
         if pt_text.isdigit():

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from gateway.media.accessunit import AccessUnit
+from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.media.limits import StreamLimits
 from gateway.onvif.settings import OnvifConfig
 from gateway.sources.base import SourceError
@@ -42,6 +43,19 @@ class OnvifSource:
         self._rtsp: RtspSource | None = None
         # Shared with the RtspSource, which fills it in place after DESCRIBE.
         self.sdp_parameter_sets: list[bytes] = []
+        self._emit_audio: Callable[[AudioPacket], None] | None = None
+
+    # AudioCapable: the camera's audio comes through its RTSP stream.
+    @property
+    def audio_format(self) -> AudioFormat | None:
+        return self._rtsp.audio_format if self._rtsp else None
+
+    @property
+    def audio_refused(self) -> str | None:
+        return self._rtsp.audio_refused if self._rtsp else None
+
+    def attach_audio(self, emit_audio: Callable[[AudioPacket], None]) -> None:
+        self._emit_audio = emit_audio
 
     def request_keyframe(self) -> bool:
         return self._rtsp.request_keyframe() if self._rtsp else False
@@ -59,6 +73,8 @@ class OnvifSource:
             self.on_resolved(uri.public)
         self._rtsp = RtspSource(uri.url, transport=self.transport, limits=self.limits)
         self._rtsp.sdp_parameter_sets = self.sdp_parameter_sets
+        if self._emit_audio is not None:
+            self._rtsp.attach_audio(self._emit_audio)
         await self._rtsp.run(emit)
 
 

@@ -4,11 +4,17 @@ Why not FFmpeg's demuxer: we need the RTP marker bit (a picture goes out the mom
 last packet arrives), exact RTP timestamps, the SDP's sprop-parameter-sets, no thread
 per camera and a clean TEARDOWN. One coroutine per camera does all of it:
 
-    connect -> OPTIONS -> DESCRIBE (401 -> auth, 3xx -> redirect) -> SETUP video -> PLAY
-    -> RTP (TCP interleaved or UDP) -> depacketize -> assemble -> emit(AccessUnit)
+    connect -> OPTIONS -> DESCRIBE (401 -> auth, 3xx -> redirect) -> SETUP video
+    [-> SETUP audio] -> PLAY -> RTP (TCP interleaved or UDP) -> depacketize -> assemble
+    -> emit(AccessUnit)
 
-Only the video stream is set up. Every failure leaves run() as a SourceError whose
-message is safe to show; credentials appear nowhere but in the Authorization header.
+The camera's audio track is set up too when the hub attached an audio listener
+(attach_audio) and the camera offers one camgate can pass on (gateway.rtsp.sdp_audio);
+its packets go through gateway.sources.rtsp_audio, where anything broken is dropped
+without touching the video. A camera that refuses the audio SETUP streams video only.
+RTCP sender reports of both tracks give AccessUnits and AudioPackets their `capture`
+time. Every failure leaves run() as a SourceError whose message is safe to show;
+credentials appear nowhere but in the Authorization header.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ import ssl
 import struct
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from gateway.media.accessunit import AccessUnit
 from gateway.media.assembler import AccessUnitAssembler
+from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.media.limits import LimitExceeded, StreamLimits, describe_bytes
+from gateway.media.rtcp import CaptureClock, build_receiver_report, parse_sender_reports
 from gateway.media.rtp_h264 import H264Depacketizer, parse_rtp
 from gateway.rtsp.auth import Authenticator
 from gateway.rtsp.message import (
@@ -41,9 +49,11 @@ from gateway.rtsp.message import (
     build_response,
 )
 from gateway.rtsp.sdp import H264Stream, SdpError, base_url, find_h264
+from gateway.rtsp.sdp_audio import AudioTrack, find_audio
 from gateway.rtsp.url import RtspUrl, parse_url, redact, strip_credentials
 from gateway.sources.base import SourceError, SourceLimitError
 from gateway.sources.registry import CameraKind, SourceSetup, register
+from gateway.sources.rtsp_audio import AudioReceiver
 
 if TYPE_CHECKING:
     from gateway.config import CameraConfig
@@ -118,26 +128,6 @@ def _port_pair(text: str | None) -> tuple[int, int] | None:
 
 
 # --- RTCP ---------------------------------------------------------------------------
-
-
-def build_receiver_report(
-    own_ssrc: int, source_ssrc: int | None, fraction_lost: int, lost: int, highest_seq: int
-) -> bytes:
-    """A compound RTCP packet: receiver report (one block, or none before any RTP)
-    plus the SDES CNAME that RFC 3550 6.1 requires in every compound packet."""
-    blocks = b""
-    if source_ssrc is not None:
-        lost_field = max(min(lost, 0x7FFFFF), -0x800000) & 0xFFFFFF
-        # jitter, LSR and DLSR stay 0: we read no sender reports
-        word2 = (fraction_lost << 24) | lost_field
-        blocks = struct.pack("!IIIIII", source_ssrc, word2, highest_seq & 0xFFFFFFFF, 0, 0, 0)
-    count = len(blocks) // 24
-    rr = struct.pack("!BBHI", 0x80 | count, 201, 1 + 6 * count, own_ssrc) + blocks
-    cname = b"camgate"
-    item = bytes((1, len(cname))) + cname + b"\x00"  # CNAME item, then the end marker
-    item += b"\x00" * (-(len(item) + 4) % 4)
-    sdes = struct.pack("!BBHI", 0x81, 202, (len(item) + 4) // 4, own_ssrc) + item
-    return rr + sdes
 
 
 def _dummy_rtp(payload_type: int, own_ssrc: int) -> bytes:
@@ -408,7 +398,21 @@ class RtspSource:
         self._own_ssrc = int.from_bytes(os.urandom(4), "big")
         self._keepalive_method = "OPTIONS"  # GET_PARAMETER where OPTIONS lists it
         self._aggregate_uri = ""
+        # AudioCapable: set at DESCRIBE; audio is set up only once attach_audio was called.
+        self.audio_format: AudioFormat | None = None
+        self.audio_refused: str | None = None
+        self._emit_audio: Callable[[AudioPacket], None] | None = None
+        self._audio_track: AudioTrack | None = None
+        self._audio: AudioReceiver | None = None
         self._reset_stream_state(payload_type=96)
+
+    def attach_audio(self, emit_audio: Callable[[AudioPacket], None]) -> None:
+        self._emit_audio = emit_audio
+
+    @property
+    def audio_dropped(self) -> int:
+        """Audio packets dropped as malformed on this connection."""
+        return self._audio.dropped if self._audio else 0
 
     def request_keyframe(self) -> bool:
         return False  # RTSP has no standard way to ask a camera for an IDR
@@ -496,10 +500,21 @@ class RtspSource:
         if not response.ok:
             raise SourceError(f"the camera refused DESCRIBE: {_status(response)}")
         base = base_url(response.headers, url.public)
+        sdp = response.body.decode("utf-8", "replace")
         try:
-            return find_h264(response.body.decode("utf-8", "replace"), base)
+            stream = find_h264(sdp, base)
         except SdpError as exc:
             raise SourceError(str(exc)) from None
+        self._describe_audio(sdp, base)
+        return stream
+
+    def _describe_audio(self, sdp: str, base: str) -> None:
+        track = find_audio(sdp, base) if self._emit_audio is not None else None
+        self._audio_track = track if track is not None and track.format is not None else None
+        self.audio_format = track.format if track is not None else None
+        self.audio_refused = track.refused if track is not None else None
+        if self.audio_refused:
+            log.info("%s: audio not passed on: %s", self.description, self.audio_refused)
 
     def _redirect(self, url: RtspUrl, response: RtspResponse) -> RtspUrl:
         location = response.headers.get("Location")
@@ -526,7 +541,10 @@ class RtspSource:
             control.session = session.id or None
             params = parse_transport(response.headers.get("Transport") or "")
             if sockets is not None and "interleaved" not in params:
-                udp.append(await self._open_udp(control, sockets, params, stream))
+                media = await self._open_udp(
+                    control, sockets, params, stream.payload_type, self._on_rtp, self._on_rtcp
+                )
+                udp.append(media)
                 sockets = None  # the transports own them now
             else:
                 self._use_interleaved(params)
@@ -546,6 +564,52 @@ class RtspSource:
         if not response.ok:
             raise SourceError(f"the camera refused SETUP: {_status(response)}")
 
+    async def _setup_audio(
+        self, control: _Control, track: AudioTrack, udp: list[_UdpMedia]
+    ) -> None:
+        """SETUP the audio track; a refusal leaves the camera streaming video only."""
+        assert track.format is not None and self._emit_audio is not None
+        audio = AudioReceiver(track, track.format, self._emit_audio, self.description)
+        sockets = bind_udp_pair(control.family) if udp else None
+        try:
+            if sockets is None:
+                # the channels after video's (usually 2-3)
+                audio.rtp_channel = max(self._rtp_channel, self._rtcp_channel) + 1
+                audio.rtcp_channel = audio.rtp_channel + 1
+                spec = f"RTP/AVP/TCP;unicast;interleaved={audio.rtp_channel}-{audio.rtcp_channel}"
+            else:
+                rtp_port = sockets[0].getsockname()[1]
+                spec = f"RTP/AVP;unicast;client_port={rtp_port}-{rtp_port + 1}"
+            uri = strip_credentials(track.control_url)
+            try:
+                response = await control.request("SETUP", uri, [("Transport", spec)])
+            except SourceError:
+                if not control.alive:
+                    raise
+                response = None
+            if response is None or not response.ok:
+                why = _status(response) if response is not None else "no answer"
+                self.audio_format, self.audio_refused = None, f"the camera refused audio: {why}"
+                log.warning("%s: %s; video only", self.description, self.audio_refused)
+                return
+            params = parse_transport(response.headers.get("Transport") or "")
+            if sockets is not None and "interleaved" not in params:
+                udp.append(
+                    await self._open_udp(
+                        control, sockets, params, track.payload_type, audio.on_rtp, audio.on_rtcp
+                    )
+                )
+                sockets = None
+            else:
+                channels = _port_pair(params.get("interleaved"))
+                if channels is not None and self._rtp_channel not in channels:
+                    audio.rtp_channel, audio.rtcp_channel = channels
+            self._audio = audio
+        finally:
+            if sockets is not None:
+                for sock in sockets:
+                    sock.close()
+
     def _use_interleaved(self, params: dict[str, str]) -> None:
         # We ask for channels 0-1 but the camera has the last word (some answer 2-3).
         channels = _port_pair(params.get("interleaved"))
@@ -557,7 +621,9 @@ class RtspSource:
         control: _Control,
         sockets: tuple[socket.socket, socket.socket],
         params: dict[str, str],
-        stream: H264Stream,
+        payload_type: int,
+        on_rtp: Callable[[bytes], None],
+        on_rtcp: Callable[[bytes], None],
     ) -> _UdpMedia:
         loop = asyncio.get_running_loop()
         peer_host = control.peer[0]
@@ -565,17 +631,17 @@ class RtspSource:
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
-        rtp_protocol = _Datagrams(hosts, self._on_rtp)
+        rtp_protocol = _Datagrams(hosts, on_rtp)
         rtp_protocol.on_error = control.fail
+        rtcp_protocol = _Datagrams(hosts, on_rtcp)
+        rtcp_protocol.on_error = control.fail
         rtp, _ = await loop.create_datagram_endpoint(lambda: rtp_protocol, sock=sockets[0])
-        rtcp, _ = await loop.create_datagram_endpoint(
-            lambda: _Datagrams(hosts, None), sock=sockets[1]
-        )
+        rtcp, _ = await loop.create_datagram_endpoint(lambda: rtcp_protocol, sock=sockets[1])
         server = _port_pair(params.get("server_port"))
         media = _UdpMedia(rtp, rtcp, (peer_host, server[1]) if server else None)
         if server is not None:
             # Open NAT pinholes towards the camera's ports (what FFmpeg does too).
-            rtp.sendto(_dummy_rtp(stream.payload_type, self._own_ssrc), (peer_host, server[0]))
+            rtp.sendto(_dummy_rtp(payload_type, self._own_ssrc), (peer_host, server[0]))
             rtcp.sendto(self._receiver_report(), (peer_host, server[1]))
         return media
 
@@ -597,12 +663,16 @@ class RtspSource:
         self.sdp_parameter_sets[:] = stream.parameter_sets
         self._reset_stream_state(stream.payload_type, emit)
         self._aggregate_uri = strip_credentials(stream.aggregate_url)
+        self._video_clock = CaptureClock(stream.clock_rate)
         session_timeout = await self._setup(control, stream, udp)
+        if self._audio_track is not None:
+            await self._setup_audio(control, self._audio_track, udp)
         await self._play(control, stream)
         log.info(
-            "%s: playing H.264 (payload type %d, %s, profile-level-id %s)",
+            "%s: playing H.264 (payload type %d, %s, profile-level-id %s)%s",
             self.description, stream.payload_type, self.transport.upper(),
             stream.profile_level_id or "unknown",
+            f" with {self._audio.format.describe()} audio" if self._audio else "",
         )  # fmt: skip
         self._last_rtp = time.monotonic()
         helpers = [
@@ -644,11 +714,17 @@ class RtspSource:
         while True:
             await asyncio.sleep(RTCP_INTERVAL_S)
             report = self._receiver_report()
+            audio = self._audio
+            audio_report = audio.receiver_report(self._own_ssrc) if audio else None
             if udp:
                 if udp[0].server_rtcp is not None:
                     udp[0].rtcp.sendto(report, udp[0].server_rtcp)
+                if audio_report and len(udp) > 1 and udp[1].server_rtcp is not None:
+                    udp[1].rtcp.sendto(audio_report, udp[1].server_rtcp)
             else:
                 control.send_interleaved(self._rtcp_channel, report)
+                if audio is not None and audio_report is not None:
+                    control.send_interleaved(audio.rtcp_channel, audio_report)
 
     async def _shutdown(self, control: _Control, udp: list[_UdpMedia]) -> None:
         """TEARDOWN (best effort, briefly) and close everything; runs on cancel too."""
@@ -681,11 +757,25 @@ class RtspSource:
         self._reported_seq = 0
         self._reported_lost = 0
         self._last_rtp = time.monotonic()
+        self._video_clock = CaptureClock(90_000)
+        self._audio = None
 
     def _on_frame(self, frame: InterleavedFrame) -> None:
-        if frame.channel == self._rtp_channel:
+        channel, audio = frame.channel, self._audio
+        if channel == self._rtp_channel:
             self._on_rtp(frame.data)
-        # RTCP from the camera and frames on channels we did not set up: ignored
+        elif channel == self._rtcp_channel:
+            self._on_rtcp(frame.data)
+        elif audio is not None and channel == audio.rtp_channel:
+            audio.on_rtp(frame.data)
+        elif audio is not None and channel == audio.rtcp_channel:
+            audio.on_rtcp(frame.data)
+        # frames on channels we did not set up: ignored
+
+    def _on_rtcp(self, data: bytes) -> None:
+        for report in parse_sender_reports(data):
+            if self._ssrc is None or report.ssrc == self._ssrc:
+                self._video_clock.update(report)
 
     def _on_rtp(self, data: bytes) -> None:
         try:
@@ -707,7 +797,10 @@ class RtspSource:
             units = self._assembler.push(nals, packet.timestamp, packet.marker)
         except LimitExceeded as exc:
             raise SourceLimitError(f"{exc}; reconnecting") from None
+        clock = self._video_clock
         for unit in units:
+            if clock.synced:
+                unit = replace(unit, capture=clock.capture(unit.pts & 0xFFFFFFFF))
             self._emit(unit)
 
     def _check_sequence(self, ssrc: int, seq: int) -> bool:
@@ -715,6 +808,7 @@ class RtspSource:
         if self._highest_seq is None or ssrc != self._ssrc:
             if self._highest_seq is not None:  # the camera restarted its RTP stream
                 self._lost_sync()
+                self._video_clock.reset()
             self._ssrc = ssrc
             self._highest_seq = self._reported_seq = seq
             return True
