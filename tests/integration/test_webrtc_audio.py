@@ -15,6 +15,7 @@ from gateway.compat.check import FORCE_ENV
 from gateway.sources.demo import FLASH_LUMA
 from gateway.sources.demo_audio import PACKET_SAMPLES
 from tests.integration.conftest import GatewayFactory, RunningGateway
+from tests.rig import g711_camera
 from tests.rig.audio_viewer import AudioRecord, AudioWhepViewer, decode_audio, peak
 from tests.rig.netns import NetNamespace
 from tests.rig.whep_client import WhepViewer
@@ -159,3 +160,35 @@ async def test_sender_reports_put_the_beep_on_the_flash(
     assert len(heard) >= 2, (flashes, beeps)
     offsets = [min((b - f for b in beeps), key=abs) for f in heard]
     assert all(abs(offset) < 0.005 for offset in offsets), offsets
+
+
+@pytest.mark.parametrize(
+    ("codec", "send_path"),
+    [("PCMU", "fast"), ("PCMA", "fast"), ("PCMU", "fallback")],
+)
+async def test_g711_reaches_the_viewer_byte_for_byte(
+    start_gateway: GatewayFactory,
+    audio_viewer: AudioViewerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    codec: str,
+    send_path: str,
+) -> None:
+    monkeypatch.setenv(FORCE_ENV, send_path)
+    g711_camera.CAMERAS.clear()
+    source = f"g711-test-{codec.lower()}"
+    gw = await start_gateway(cameras=[{"name": "cam", "source": source, "preload": True}])
+    viewer = await audio_viewer(gw.base_url, "cam")
+    assert viewer.answer_audio_direction() == "sendonly"
+    assert f"{codec}/8000" in (viewer.answer_sdp or "")
+    assert "opus" not in (viewer.answer_sdp or "").lower()  # exactly the camera's codec
+    await viewer.wait_audio(50, timeout=60)
+    (camera,) = g711_camera.CAMERAS
+    received = [r.payload for r in viewer.audio[:50]]
+    assert camera.emitted.count(received[0]) == 1  # every packet differs
+    start = camera.emitted.index(received[0])
+    assert camera.emitted[start : start + len(received)] == received
+    steps = {
+        (b.timestamp - a.timestamp) % (1 << 32)
+        for a, b in zip(viewer.audio, viewer.audio[1:50], strict=False)
+    }
+    assert steps == {g711_camera.PACKET_SAMPLES}
