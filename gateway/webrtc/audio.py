@@ -118,14 +118,21 @@ def attach_fast_audio_sender(
     payloads: SharedPayloads,
     workers: SendWorkers | None = None,
 ) -> FastSender:
-    """Send `track`'s packets through camgate's own loop, one RTP payload each."""
+    """Send `track`'s packets through camgate's own loop, one RTP payload each. They are
+    pushed: the camera's audio fan-out hands each packet to every listener's sender in
+    one go (50 packets a second would otherwise wake each viewer's task 50 times)."""
 
-    async def next_frame() -> Frame:
-        packet = await track.next_packet()
+    def frame_of(packet: AudioPacket) -> Frame:
         wall = clock.wall(packet.capture, packet.arrival)
         return Frame(payloads.of(packet), packet.timestamp, ntp_of(wall))
 
-    return FastSender(sender, next_frame, workers, marker_last=False)
+    async def until_the_end() -> Frame:
+        # Returns only what was queued before `deliver` was set; raises when it ends.
+        return frame_of(await track.next_packet())
+
+    fast = FastSender(sender, until_the_end, workers, marker_last=False)
+    track.subscription.deliver = lambda packet: fast.push(frame_of(packet))
+    return fast
 
 
 def add_audio_transceiver(

@@ -100,6 +100,8 @@ class FastSender:
         self._route: tuple[Any, Any] | None = None  # (ICE pair, SRTP session) of the pump
         self._detach: Callable[[], None] | None = None  # leaves the send worker
         self.on_pump_gone: Callable[[], object] = lambda: None  # the viewer can't be served
+        self._template: RtpPump | None = None  # set while the RTP loop runs
+        self._timestamp_origin = 0
         aiortc_compat.hook_sender(
             sender,
             run_rtp=self.run_rtp,
@@ -153,27 +155,13 @@ class FastSender:
     async def run_rtp(self, codec: Any) -> None:
         sender = self.sender
         aiortc_compat.sender_field(sender, "rtp_started").set()
-        timestamp_origin = secrets.randbits(32)
-        template = self._new_pump(codec)
+        self._timestamp_origin = secrets.randbits(32)
+        self._template = self._new_pump(codec)
         try:
             while True:
                 frame = await self.next_frame()
-                if frame is None:
-                    continue
-                payloads, frame_timestamp, ntp = frame
-                dtls = sender.transport
-                pump = self._pump_for(dtls, template)
-                timestamp = (timestamp_origin + frame_timestamp) & 0xFFFFFFFF
-                sent, octets = pump.sent_packets, pump.octets
-                pump.send_frame(payloads, timestamp)
-                aiortc_compat.record_sent(
-                    sender,
-                    ntp_timestamp=ntp,
-                    rtp_timestamp=timestamp,
-                    octets=pump.octets,
-                    packets=pump.sent_packets,
-                )
-                aiortc_compat.count_sent(dtls, pump.sent_packets - sent, pump.octets - octets)
+                if frame is not None:
+                    self._send(frame)
         except PumpGone as exc:
             log.warning("viewer's send path is gone (%s): closing the viewer", exc)
             self.on_pump_gone()
@@ -182,6 +170,7 @@ class FastSender:
         except Exception:  # keep the contract: never leave stop() waiting
             log.exception("RTP send loop failed")
         finally:
+            self._template = None
             if self._detach is not None:
                 self._detach()
                 self._detach = None
@@ -189,6 +178,41 @@ class FastSender:
             if track is not None:
                 track.stop()
             aiortc_compat.sender_field(sender, "rtp_exited").set()
+
+    def _send(self, frame: Frame) -> None:
+        assert self._template is not None
+        sender = self.sender
+        payloads, frame_timestamp, ntp = frame
+        dtls = sender.transport
+        pump = self._pump_for(dtls, self._template)
+        timestamp = (self._timestamp_origin + frame_timestamp) & 0xFFFFFFFF
+        sent, octets = pump.sent_packets, pump.octets
+        pump.send_frame(payloads, timestamp)
+        aiortc_compat.record_sent(
+            sender,
+            ntp_timestamp=ntp,
+            rtp_timestamp=timestamp,
+            octets=pump.octets,
+            packets=pump.sent_packets,
+        )
+        aiortc_compat.count_sent(dtls, pump.sent_packets - sent, pump.octets - octets)
+
+    def push(self, frame: Frame) -> None:
+        """Send `frame` now, from the caller (a camera's audio fan-out, for every listener
+        in one go: no task wake-up per packet per viewer). Dropped while the RTP loop is
+        not running (not connected yet, or ended); never raises into the caller."""
+        if self._template is None:
+            return
+        try:
+            self._send(frame)
+        except PumpGone as exc:
+            log.warning("viewer's send path is gone (%s): closing the viewer", exc)
+            self._template = None
+            self.on_pump_gone()
+        except (ConnectionError, OSError):
+            pass  # the connection is ending: the session's close follows
+        except Exception:
+            log.exception("RTP send failed")
 
     def _pump_for(self, dtls: Any, template: RtpPump) -> Pump:
         """The pump for the current ICE pair and SRTP session (they are set once the

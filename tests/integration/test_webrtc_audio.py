@@ -174,15 +174,24 @@ async def test_g711_reaches_the_viewer_byte_for_byte(
     send_path: str,
 ) -> None:
     monkeypatch.setenv(FORCE_ENV, send_path)
-    g711_camera.CAMERAS.clear()
     source = f"g711-test-{codec.lower()}"
-    gw = await start_gateway(cameras=[{"name": "cam", "source": source, "preload": True}])
+    with g711_camera.registered() as cameras:
+        gw = await start_gateway(cameras=[{"name": "cam", "source": source, "preload": True}])
+        await _passes_through(gw, audio_viewer, codec, cameras)
+
+
+async def _passes_through(
+    gw: RunningGateway,
+    audio_viewer: AudioViewerFactory,
+    codec: str,
+    cameras: list[g711_camera.G711Camera],
+) -> None:
     viewer = await audio_viewer(gw.base_url, "cam")
     assert viewer.answer_audio_direction() == "sendonly"
     assert f"{codec}/8000" in (viewer.answer_sdp or "")
     assert "opus" not in (viewer.answer_sdp or "").lower()  # exactly the camera's codec
     await viewer.wait_audio(50, timeout=60)
-    (camera,) = g711_camera.CAMERAS
+    (camera,) = cameras
     received = [r.payload for r in viewer.audio[:50]]
     assert camera.emitted.count(received[0]) == 1  # every packet differs
     start = camera.emitted.index(received[0])

@@ -9,15 +9,16 @@ import contextlib
 import math
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 
 import av
 
 from gateway.media.accessunit import AccessUnit
 from gateway.media.audio import AudioFormat, AudioPacket
+from gateway.sources import registry
 from gateway.sources.demo import DemoSettings, DemoSource
-from gateway.sources.registry import CameraKind, SourceSetup, register
+from gateway.sources.registry import CameraKind, SourceSetup
 
 RATE = 8000
 PACKET_SAMPLES = 160  # 20 ms
@@ -93,13 +94,23 @@ def _build(setup: SourceSetup) -> G711Camera:
     return camera
 
 
-register(
-    CameraKind(
-        name="g711test",
-        model="G.711 test camera",
-        build=_build,  # type: ignore[arg-type]
-        describe=lambda camera: "G.711 test camera",
-        takes_source=lambda source: source.startswith("g711-test-"),
-        source_hint="'g711-test-pcmu'",
-    )
+KIND = CameraKind(
+    name="g711test",
+    model="G.711 test camera",
+    build=_build,  # type: ignore[arg-type]
+    describe=lambda camera: "G.711 test camera",
+    takes_source=lambda source: source.startswith("g711-test-"),
+    source_hint="'g711-test-pcmu'",
 )
+
+
+@contextlib.contextmanager
+def registered() -> Iterator[list[G711Camera]]:
+    """The kind is known while inside (and no longer after: the built-in list stays true)."""
+    registry.register(KIND)
+    CAMERAS.clear()
+    try:
+        yield CAMERAS
+    finally:
+        registry._KINDS.pop(KIND.name, None)
+        CAMERAS.clear()
