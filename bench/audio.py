@@ -110,19 +110,22 @@ async def _listeners_main(base_url: str) -> None:
         while line := await stdin.readline():
             command = json.loads(line)
             if "add" in command:
-                for viewer in viewers:
-                    await viewer.close()
+                for old in viewers:
+                    await old.close()
                 viewers = []
                 for _ in range(int(command["add"])):
-                    kind = AudioWhepViewer if command["audio"] else WhepViewer
-                    viewers.append(await kind(base_url, "cam").start())
-                for viewer in viewers:
-                    await viewer.wait_frames(5, timeout=60)
+                    if command["audio"]:
+                        viewer: WhepViewer = AudioWhepViewer(base_url, "cam", decode_audio=False)
+                    else:
+                        viewer = WhepViewer(base_url, "cam")
+                    viewers.append(await viewer.start())
+                for started in viewers:
+                    await started.wait_frames(5, timeout=60)
                 reply: dict[str, Any] = {"ready": len(viewers)}
             elif "report" in command:
                 first = viewers[0]
                 records = getattr(first, "audio", [])
-                reply = {"audio": [[r.timestamp, r.at] for r in records]}
+                reply = {"audio": [[r.timestamp, r.at, r.payload.hex()] for r in records]}
             else:
                 reply = {"closed": True}
             print(json.dumps(reply), flush=True)
@@ -137,37 +140,42 @@ async def _listeners_main(base_url: str) -> None:
 # --- the measurements ---------------------------------------------------------------------
 
 
-def _cpu_s() -> float:
+def _cpu_s() -> tuple[float, float]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return usage.ru_utime, usage.ru_stime
 
 
-async def _cpu_window(seconds: float) -> float:
-    """This process's CPU over `seconds`, in % of one core."""
+async def _cpu_window(seconds: float) -> tuple[float, float]:
+    """This process's CPU over `seconds`, user and system, in % of one core."""
     before, started = _cpu_s(), time.monotonic()
     await asyncio.sleep(seconds)
-    return 100 * (_cpu_s() - before) / (time.monotonic() - started)
+    after, elapsed = _cpu_s(), time.monotonic() - started
+    return 100 * (after[0] - before[0]) / elapsed, 100 * (after[1] - before[1]) / elapsed
 
 
 def _transit_ms(
-    emitted: dict[int, float], received: list[list[float]], window: tuple[float, float]
+    emitted: dict[int, tuple[float, str]], received: list[list[Any]], window: tuple[float, float]
 ) -> list[float]:
     """Emit -> receive per packet; RTP = origin + the camera's timestamp (mod 2**32): the
-    origin is the one that matches most packets received in the same window."""
+    origin is the one under which most packets received in the same window carry the
+    payload emitted with that timestamp."""
     received = [r for r in received if window[0] + 0.1 <= r[1] <= window[1]]
     if not received:
         return []
     origins: dict[int, int] = {}
-    for rtp, _ in received[:100]:
-        for ts in emitted:
-            origin = (int(rtp) - ts) % (1 << 32)
-            origins[origin] = origins.get(origin, 0) + 1
+    for rtp, _, payload in received[:100]:
+        for ts, (_, sent_payload) in emitted.items():
+            if sent_payload == payload:
+                origin = (int(rtp) - ts) % (1 << 32)
+                origins[origin] = origins.get(origin, 0) + 1
+    if not origins:
+        return []
     origin = max(origins, key=origins.__getitem__)
     out = []
-    for rtp, at in received:
-        ts = (int(rtp) - origin) % (1 << 32)
-        if ts in emitted:
-            out.append((at - emitted[ts]) * 1000)
+    for rtp, at, payload in received:
+        entry = emitted.get((int(rtp) - origin) % (1 << 32))
+        if entry is not None and entry[1] == payload:
+            out.append((at - entry[0]) * 1000)
     return out
 
 
@@ -200,21 +208,21 @@ async def measure(viewers: int, window_s: float, flashes: int, run_dir: Path) ->
                 pipe_stdio=True,
                 cpus=RIG_CPUS,
             )
-            cpu: dict[str, list[float]] = {"video": [], "video+audio": []}
+            cpu: dict[str, list[tuple[float, float]]] = {"video": [], "video+audio": []}
             transit: list[float] = []
             for _ in range(2):
                 for audio in (False, True):
                     await child.send_json({"add": viewers, "audio": audio})
                     await child.read_json(120)
                     await asyncio.sleep(2)  # joins settle
-                    emitted: dict[int, float] = {}
+                    emitted: dict[int, tuple[float, str]] = {}
                     tap = hub.subscribe_audio()
 
-                    async def record(sub: Any = tap, into: dict[int, float] = emitted) -> None:
+                    async def record(sub: Any = tap, into: dict[Any, Any] = emitted) -> None:
                         with contextlib.suppress(SubscriptionClosed):
                             while True:
                                 packet = await sub.get()
-                                into[packet.timestamp] = packet.arrival
+                                into[packet.timestamp] = (packet.arrival, packet.payload.hex())
 
                     recorder = asyncio.create_task(record())
                     window_start = time.monotonic()
@@ -229,10 +237,17 @@ async def measure(viewers: int, window_s: float, flashes: int, run_dir: Path) ->
                     recorder.cancel()
             await child.send_json({"close": True})
             await child.read_json(60)
-        plain, with_audio = (sum(v) / len(v) for v in (cpu["video"], cpu["video+audio"]))
-        per_viewer = (with_audio - plain) / viewers
-        result["cpu_pct"] = {k: [round(x, 2) for x in v] for k, v in cpu.items()}
+        plain, with_audio = (
+            [sum(w[i] for w in v) / len(v) for i in (0, 1)]
+            for v in (cpu["video"], cpu["video+audio"])
+        )
+        per_viewer = (sum(with_audio) - sum(plain)) / viewers
+        result["cpu_pct_user_system"] = {
+            k: [[round(x, 2) for x in w] for w in v] for k, v in cpu.items()
+        }
         result["audio_cpu_pct_per_viewer"] = round(per_viewer, 4)
+        result["audio_cpu_pct_per_viewer_user"] = round((with_audio[0] - plain[0]) / viewers, 4)
+        result["audio_cpu_pct_per_viewer_system"] = round((with_audio[1] - plain[1]) / viewers, 4)
         result["transit_ms"] = summary(transit)
 
         async with async_playwright() as playwright:

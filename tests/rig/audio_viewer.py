@@ -14,7 +14,7 @@ import av
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtp import RtcpSrPacket, RtpPacket
 
-from tests.rig.whep_client import WhepViewer
+from tests.rig.whep_client import WhepViewer, _CountingQueue
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,15 @@ class SenderReport:
 
 
 class AudioWhepViewer(WhepViewer):
-    def __init__(self, *args: Any, audio_codecs: tuple[str, ...] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        audio_codecs: tuple[str, ...] = (),
+        decode_audio: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.decode_audio = decode_audio  # False: aiortc's audio decoder gets nothing (bench)
         self.audio_codecs = audio_codecs  # e.g. ("audio/PCMU",): offer only these
         self.audio: list[AudioRecord] = []
         self.audio_reports: list[SenderReport] = []
@@ -58,6 +65,11 @@ class AudioWhepViewer(WhepViewer):
             )
         self.audio_receiver = transceiver.receiver
         self._keep_audio(transceiver.receiver)
+        if not self.decode_audio:
+            # Name-mangled private of aiortc's RTCRtpReceiver, as WhepViewer's video hook.
+            transceiver.receiver._RTCRtpReceiver__decoder_queue = _CountingQueue(  # type: ignore[attr-defined]
+                lambda _frame: None
+            )
         self._keep_reports(transceiver.receiver, self.audio_reports)
         await super().start(timeout)
         video = next(t for t in self.pc.getTransceivers() if t.kind == "video")
