@@ -85,7 +85,7 @@ export class AudioPlayback {
   }
 
   destroy() {
-    cancelAnimationFrame?.(this._frame);
+    globalThis.cancelAnimationFrame?.(this._frame);
     this.source?.disconnect();
     this.context?.close?.().catch?.(() => {});
     this.context = null;
