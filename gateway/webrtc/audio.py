@@ -90,48 +90,46 @@ class AudioPassthroughTrack(MediaStreamTrack):
         super().stop()
 
 
-class SharedPayloads:
-    """One `[payload]` list per audio packet for all of a camera's viewers, so that send
-    workers get each packet once (they recognise a frame by its payload list)."""
+class SharedFrames:
+    """One Frame per audio packet for all of a camera's viewers: made once (its NTP time
+    from the camera's media clock), and one `[payload]` list, so that send workers get
+    each packet once (they recognise a frame by its payload list)."""
 
-    def __init__(self) -> None:
-        self._lists: OrderedDict[int, tuple[AudioPacket, list[bytes]]] = OrderedDict()
+    def __init__(self, clock: MediaClock | None = None) -> None:
+        self.clock = clock or MediaClock()
+        self._frames: OrderedDict[int, tuple[AudioPacket, Frame]] = OrderedDict()
 
-    def of(self, packet: AudioPacket) -> list[bytes]:
-        entry = self._lists.get(id(packet))
+    def of(self, packet: AudioPacket) -> Frame:
+        entry = self._frames.get(id(packet))
         if entry is not None and entry[0] is packet:
             return entry[1]
-        payloads = [packet.payload]
-        self._lists[id(packet)] = (packet, payloads)
-        if len(self._lists) > _PAYLOAD_LISTS_KEPT:
-            self._lists.popitem(last=False)
-        return payloads
+        wall = self.clock.wall(packet.capture, packet.arrival)
+        frame = Frame([packet.payload], packet.timestamp, ntp_of(wall))
+        self._frames[id(packet)] = (packet, frame)
+        if len(self._frames) > _PAYLOAD_LISTS_KEPT:
+            self._frames.popitem(last=False)
+        return frame
 
 
-_shared: weakref.WeakKeyDictionary[object, SharedPayloads] = weakref.WeakKeyDictionary()
+_shared: weakref.WeakKeyDictionary[object, SharedFrames] = weakref.WeakKeyDictionary()
 
 
 def attach_fast_audio_sender(
     sender: RTCRtpSender,
     track: AudioPassthroughTrack,
-    clock: MediaClock,
-    payloads: SharedPayloads,
+    frames: SharedFrames,
     workers: SendWorkers | None = None,
 ) -> FastSender:
     """Send `track`'s packets through camgate's own loop, one RTP payload each. They are
     pushed: the camera's audio fan-out hands each packet to every listener's sender in
     one go (50 packets a second would otherwise wake each viewer's task 50 times)."""
 
-    def frame_of(packet: AudioPacket) -> Frame:
-        wall = clock.wall(packet.capture, packet.arrival)
-        return Frame(payloads.of(packet), packet.timestamp, ntp_of(wall))
-
     async def until_the_end() -> Frame:
         # Returns only what was queued before `deliver` was set; raises when it ends.
-        return frame_of(await track.next_packet())
+        return frames.of(await track.next_packet())
 
     fast = FastSender(sender, until_the_end, workers, marker_last=False)
-    track.subscription.deliver = lambda packet: fast.push(frame_of(packet))
+    track.subscription.deliver = lambda packet: fast.push(frames.of(packet))
     return fast
 
 
@@ -174,11 +172,11 @@ def decline_other_audio(pc: RTCPeerConnection, audio: ViewerAudio | None) -> Non
             transceiver.direction = "inactive"
 
 
-def shared_payloads(camera: object) -> SharedPayloads:
-    """The payload lists every viewer of `camera` (its CameraHub) shares."""
+def shared_frames(camera: CameraHub) -> SharedFrames:
+    """The frames every audio viewer of `camera` shares (on the camera's media clock)."""
     shared = _shared.get(camera)
     if shared is None:
-        shared = _shared[camera] = SharedPayloads()
+        shared = _shared[camera] = SharedFrames(clock_of(camera))
     return shared
 
 
@@ -226,6 +224,6 @@ async def open_viewer_audio(
     audio = ViewerAudio(track, transceiver, release)
     if fast:
         audio.send_loop = attach_fast_audio_sender(
-            transceiver.sender, track, clock_of(hub), shared_payloads(hub), workers
+            transceiver.sender, track, shared_frames(hub), workers
         )
     return audio

@@ -10,7 +10,7 @@ from pylibsrtp import Policy, Session
 
 from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.sendpath.rtppump import NTP_UNIX_OFFSET_S, RtpPump
-from gateway.webrtc.audio import SharedPayloads, offer_takes, offered_audio
+from gateway.webrtc.audio import SharedFrames, offer_takes, offered_audio
 from gateway.webrtc.avsync import MediaClock, ntp_of
 
 OFFER = """v=0
@@ -41,16 +41,17 @@ def test_the_offer_must_list_the_cameras_codec_at_its_rate() -> None:
     assert not offered_audio(video_only)
 
 
-def test_every_viewer_gets_the_same_payload_list_per_packet() -> None:
-    shared = SharedPayloads()
+def test_every_viewer_gets_the_same_frame_per_packet() -> None:
+    shared = SharedFrames()
     packet = AudioPacket(b"\x01\x02", 960, time.monotonic())
     first = shared.of(packet)
-    assert first == [b"\x01\x02"] and shared.of(packet) is first
+    assert first.payloads == [b"\x01\x02"] and first.timestamp == 960
+    assert shared.of(packet) is first  # the same payload list for the send workers
     other = AudioPacket(b"\x01\x02", 1920, time.monotonic())
-    assert shared.of(other) is not first
+    assert shared.of(other).payloads is not first.payloads
     for n in range(200):  # bounded
         shared.of(AudioPacket(b"x", n, 0.0))
-    assert len(shared._lists) <= 64
+    assert len(shared._frames) <= 64
 
 
 def test_the_media_clock_keeps_the_cameras_capture_timing() -> None:
