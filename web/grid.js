@@ -1,6 +1,7 @@
 // The camera wall: one tile per camera, plus the full-size viewer that borrows a tile's
 // <video> element (moved, not re-created, so the stream keeps playing without a reconnect).
 
+import { AudioControl } from './audio.js';
 import { el, icon, setText } from './dom.js';
 import { CameraPlayer, combineState } from './player.js';
 import { PtzPad } from './ptz.js';
@@ -50,6 +51,7 @@ function buildChrome({ headingTag = 'span', badgeInLabel = true } = {}) {
     name: el(headingTag, 'cam-name'),
     meta: el('span', 'cam-meta'),
     stats: el('dl', 'stats', { 'aria-label': 'Stream statistics' }),
+    audio: new AudioControl(), // unmute + level meter, or which codec has no sound
   };
   parts.cover.append(icon('camera'), parts.coverText);
   parts.badge.append(el('span', 'dot'), parts.badgeText);
@@ -81,6 +83,9 @@ function renderChrome(parts, model) {
   else if (status.state !== 'live') cover = status.detail || (status.state === 'connecting' ? 'Connecting…' : status.text);
   parts.cover.hidden = cover == null;
   setText(parts.coverText, cover ?? '');
+
+  parts.audio.bind(player.audio);
+  parts.audio.render(camera);
 
   if (model.showStats) renderStats(parts.stats, player.stats);
 }
@@ -120,7 +125,7 @@ class Tile {
     this.video.addEventListener('playing', () => this.media.classList.add('playing'));
     this.poster.src = `/api/cameras/${encodeURIComponent(camera.name)}/snapshot.jpg?cached=1`;
     this.parts = buildChrome();
-    const { cover, badge, viewers, warning, name, meta, stats } = this.parts;
+    const { cover, badge, viewers, warning, name, meta, stats, audio } = this.parts;
     const top = el('div', 'tile-top');
     const topRight = el('div', 'tile-top-right');
     this.ptzToggle = el('button', 'tile-ptz-toggle', { type: 'button', 'aria-pressed': 'false' });
@@ -130,7 +135,7 @@ class Tile {
       event.stopPropagation();
       this.setPtzOpen(!this.ptzOpen);
     });
-    topRight.append(warning, viewers, this.ptzToggle);
+    topRight.append(warning, audio.refused, audio.button, viewers, this.ptzToggle);
     top.append(badge, topRight);
     const bottom = el('div', 'tile-bottom');
     bottom.append(name, meta);
@@ -340,11 +345,11 @@ export class CameraGrid {
   }
 
   _mountViewerChrome() {
-    const { cover, badge, viewers, warning, name, meta, stats } = this.viewerParts;
+    const { cover, badge, viewers, warning, name, meta, stats, audio } = this.viewerParts;
     name.id = 'viewer-title';
     this.viewer.setAttribute('aria-labelledby', 'viewer-title');
     this.viewer.querySelector('.viewer-title').append(name, badge);
-    this.viewer.querySelector('.viewer-info').append(meta, viewers, warning);
+    this.viewer.querySelector('.viewer-info').append(meta, viewers, warning, audio.refused, audio.button);
     this.stage.append(cover, stats);
   }
 }

@@ -1,6 +1,7 @@
 // CameraPlayer: keeps one camera playing in one <video>. Owns the WHEP session, watches it
 // (connection state and decoded frames, via getStats) and reconnects with backoff.
 
+import { AudioPlayback } from './audio.js';
 import { PtzClient } from './ptz-client.js';
 import { Backoff } from './reconnect.js';
 import { summarize } from './stats.js';
@@ -48,6 +49,8 @@ export class CameraPlayer {
     this.error = null; // last local failure, shown while not live
     this.stats = null; // latest summarize() result
     this.ptz = new PtzClient(); // follows the current session's "ptz" data channel
+    this.audio = new AudioPlayback(video); // muted until the user unmutes (audio.js)
+    this.audio.onChange = () => this.onChange(this);
     this._retryTimer = null;
     this._tickTimer = setInterval(() => this._tick(), this.timing.tickMs);
     this._onPlaying = () => this._tick();
@@ -87,6 +90,7 @@ export class CameraPlayer {
     clearTimeout(this._retryTimer);
     this.video.removeEventListener('playing', this._onPlaying);
     this._teardown();
+    this.audio.destroy();
     this.video.srcObject = null;
     this.state = 'idle';
   }
@@ -122,6 +126,7 @@ export class CameraPlayer {
       const stream = await session.start();
       if (session !== this.session) return;
       this.video.srcObject = stream;
+      this.audio.setStream(stream);
       this.video.play?.()?.catch(() => {}); // autoplay+muted normally suffices
     } catch (error) {
       if (session === this.session) this._restart(error.message || String(error));

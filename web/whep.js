@@ -29,6 +29,7 @@ export class WhepSession {
     RTCPeerConnection: PeerConnection = globalThis.RTCPeerConnection,
     dataChannels = ['ptz'],
     onDataChannel = () => {},
+    audio = true, // offer to receive the camera's sound
   } = {}) {
     this.url = new URL(url, globalThis.location?.href).href;
     this.onState = onState;
@@ -38,6 +39,7 @@ export class WhepSession {
     this.PeerConnection = PeerConnection;
     this.dataChannelLabels = dataChannels;
     this.onDataChannel = onDataChannel;
+    this.audio = audio;
     this.channels = {}; // label -> RTCDataChannel
     this.state = 'new';
     this.pc = null;
@@ -63,6 +65,8 @@ export class WhepSession {
     const pc = (this.pc = new this.PeerConnection({ iceServers: [] }));
     this.stream = new MediaStream();
     pc.addTransceiver('video', { direction: 'recvonly' });
+    // The camera's sound, if it has any (the gateway answers the m-line inactive if not).
+    if (this.audio !== false) pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.addEventListener('track', (event) => this.stream.addTrack(event.track));
     pc.addEventListener('icecandidate', (event) => this._onCandidate(event.candidate));
     pc.addEventListener('connectionstatechange', () => this._onConnectionState());

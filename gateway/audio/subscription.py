@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.subscription import SubscriptionClosed
@@ -24,6 +25,9 @@ class AudioSubscription:
         self._wakeup = asyncio.Event()
         self._closed = False
         self.dropped = 0
+        # Set: each packet goes straight to it, synchronously, instead of to the queue (a
+        # sender that sends at once: no task wake-up per packet); get() then only ends.
+        self.deliver: Callable[[AudioPacket], None] | None = None
 
     @property
     def closed(self) -> bool:
@@ -32,6 +36,9 @@ class AudioSubscription:
     def push(self, packet: AudioPacket) -> None:
         """Called by the fan-out for every packet (synchronous, O(1))."""
         if self._closed:
+            return
+        if self.deliver is not None:
+            self.deliver(packet)
             return
         if len(self._queue) >= self._limit:
             self._queue.popleft()

@@ -325,6 +325,7 @@ class SendWorkerPool:
             rtx_sequence=template.rtx_sequence,
             srtp_profile=key.profile,
             srtp_key=key.key_and_salt,
+            marker_last=template.marker_last,
         )
         pump = RemotePump(link, spec.viewer, template.sequence)
         link.add(spec, sock.fileno(), pump)

@@ -178,6 +178,7 @@ class ViewerSpec:
     rtx_sequence: int
     srtp_profile: int
     srtp_key: bytes  # master key and salt: only ever on the socket pair to the worker
+    marker_last: bool = True  # video: the marker ends a picture; audio: never set
 
     def __repr__(self) -> str:
         return f"ViewerSpec(viewer={self.viewer}, ssrc={self.ssrc})"

@@ -64,6 +64,7 @@ class WorkerViewer:
             if spec.rtx_payload_type is None
             else Rtx(spec.rtx_payload_type, spec.rtx_ssrc),
             rtx_sequence=spec.rtx_sequence,
+            marker_last=spec.marker_last,
         )
         batch = batch_sender()
         if batch is not None and not batch.aim(spec.family, spec.address):

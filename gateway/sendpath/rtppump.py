@@ -1,4 +1,4 @@
-"""One viewer's RTP video stream, sent from payloads packetized once for every viewer.
+"""One viewer's RTP stream (video or audio), sent from payloads packetized once for every viewer.
 
 Per packet only what differs per viewer is done: the header fields (sequence number,
 timestamp, marker) patched into a template that already holds the SSRC and header
@@ -55,8 +55,11 @@ class RtpPump:
         sequence: int,
         rtx: Rtx | None = None,
         rtx_sequence: int = 0,
+        marker_last: bool = True,
     ) -> None:
         self.header = bytearray(header)
+        # Video: the marker bit ends each picture. Continuous audio (RFC 3551 4.1): never set.
+        self.marker_last = marker_last
         self.abs_send_time_offset = abs_send_time_offset
         self.ssrc = ssrc
         self.payload_type = payload_type
@@ -96,7 +99,7 @@ class RtpPump:
         self.fd = fd
 
     def send_frame(self, payloads: list[bytes], timestamp: int) -> None:
-        """Send one frame's RTP payloads (the last one carries the marker)."""
+        """Send one frame's RTP payloads (the last one carries the marker if `marker_last`)."""
         header = self.header
         offset = self.abs_send_time_offset
         if offset is not None:  # 6.18 fixed point seconds, 24 bits
@@ -106,7 +109,7 @@ class RtpPump:
             self.batched_packets += len(payloads)
         else:
             for i, payload in enumerate(payloads):
-                self._send_one(payload, timestamp, i == len(payloads) - 1)
+                self._send_one(payload, timestamp, self.marker_last and i == len(payloads) - 1)
         self.sent_packets += len(payloads)
         self.octets += sum(map(len, payloads))
         self.rtp_timestamp = timestamp
@@ -144,7 +147,7 @@ class RtpPump:
         first_byte, payload_type, ssrc = header[0], self.payload_type, self.ssrc
         capacity = batch.capacity
         header_length = len(header)
-        last = len(payloads) - 1
+        last = len(payloads) - 1 if self.marker_last else -1
         sequence = self.sequence
         used = 0
         for i, payload in enumerate(payloads):

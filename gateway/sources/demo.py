@@ -2,7 +2,10 @@
 
 The one place camgate ever encodes video (PyAV's libx264), so anyone can see the
 product without a camera. Encoding runs in its own thread; finished pictures are
-handed to the event loop without blocking it.
+handed to the event loop without blocking it. It has sound too (gateway/sources/
+demo_audio.py: `audio: off` in the camera's config turns it off): a beep on every whole
+second while a white box flashes for one frame in the picture's bottom right corner, both
+stamped with their capture time on the demo's one clock (an A/V sync test signal).
 """
 
 from __future__ import annotations
@@ -14,15 +17,17 @@ import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from msgspec import Meta
 
 from gateway.config_model import Section
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
+from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.media.h264 import split_annexb
 from gateway.sources.base import SourceError
 from gateway.sources.clock_overlay import NEUTRAL_CHROMA, draw_text, fill_rect, text_size
+from gateway.sources.demo_audio import DEMO_AUDIO_FORMAT, audio_loop
 from gateway.sources.registry import CameraKind, SourceSetup, register
 
 if TYPE_CHECKING:  # PyAV is imported when a demo camera starts, not with the config
@@ -45,14 +50,24 @@ class DemoSettings(Section, frozen=True):
             raise ValueError("width and height must be even numbers")
 
 
+FLASH_LUMA, DARK_LUMA = 235, 16
+
+
 class DemoSource:
     sdp_parameter_sets: list[bytes] = []
+    audio_format: AudioFormat | None = DEMO_AUDIO_FORMAT
+    audio_refused: str | None = None
 
     def __init__(self, settings: DemoSettings | None = None) -> None:
         self.settings = settings or DemoSettings()
         s = self.settings
         self.description = f"demo {s.width}x{s.height}@{s.fps} H.264"
         self._keyframe_requested = threading.Event()
+        self._emit_audio: Callable[[AudioPacket], None] | None = None
+
+    def attach_audio(self, emit_audio: Callable[[AudioPacket], None]) -> None:
+        """The hub wants the demo's sound (not called when the camera has `audio: off`)."""
+        self._emit_audio = emit_audio
 
     def request_keyframe(self) -> bool:
         self._keyframe_requested.set()
@@ -67,9 +82,14 @@ class DemoSource:
             if not done.done():
                 done.set_exception(exc) if exc else done.set_result(None)
 
+        # The one clock of picture and sound: capture times are on it.
+        start_monotonic, start_wall = time.monotonic(), time.time()
+
         def worker() -> None:
             try:
-                self._encode_loop(stop, lambda au: _call_soon(loop, emit, au))
+                self._encode_loop(
+                    stop, lambda au: _call_soon(loop, emit, au), start_monotonic, start_wall
+                )
                 loop.call_soon_threadsafe(finish, None)
             except Exception as exc:  # reported to the hub as a camera error
                 log.exception("demo encoder failed")
@@ -77,15 +97,38 @@ class DemoSource:
                 with contextlib.suppress(RuntimeError):  # loop already closed
                     loop.call_soon_threadsafe(finish, err)
 
-        thread = threading.Thread(target=worker, name="demo-encoder", daemon=True)
-        thread.start()
+        threads = [threading.Thread(target=worker, name="demo-encoder", daemon=True)]
+        emit_audio = self._emit_audio
+        if emit_audio is not None:
+
+            def sound() -> None:
+                try:
+                    audio_loop(
+                        stop,
+                        start_monotonic,
+                        start_wall,
+                        lambda packet: _call_soon(loop, emit_audio, packet),
+                    )
+                except Exception:  # the pictures go on without sound
+                    log.exception("demo audio failed")
+
+            threads.append(threading.Thread(target=sound, name="demo-audio", daemon=True))
+        for thread in threads:
+            thread.start()
         try:
             await done
         finally:
             stop.set()
-            await asyncio.to_thread(thread.join, 5.0)
+            for thread in threads:
+                await asyncio.to_thread(thread.join, 5.0)
 
-    def _encode_loop(self, stop: threading.Event, emit: Callable[[AccessUnit], None]) -> None:
+    def _encode_loop(
+        self,
+        stop: threading.Event,
+        emit: Callable[[AccessUnit], None],
+        start_monotonic: float,
+        start_wall: float,
+    ) -> None:
         import av
         from av.video.frame import PictureType
 
@@ -97,7 +140,7 @@ class DemoSource:
         clock_w, _ = text_size("00:00:00", scale)
         clock_x, clock_y = ((s.width - clock_w) // 2) & ~1, (s.height // 6) & ~1
         period = 1.0 / s.fps
-        start = time.monotonic()
+        start = start_monotonic
         index = 0
         try:
             while not stop.is_set():
@@ -110,6 +153,7 @@ class DemoSource:
                     continue
                 frame = next(frames)
                 self._draw_clock(frame, clock_x, clock_y, scale)
+                self._draw_flash(frame, index % s.fps == 0)
                 frame.pts = round(index * VIDEO_CLOCK_RATE / s.fps)
                 frame.time_base = Fraction(1, VIDEO_CLOCK_RATE)
                 # The raw decoder marks every frame I, and libx264 obeys: reset it, so
@@ -124,11 +168,23 @@ class DemoSource:
                             int(packet.pts or 0),
                             bool(packet.is_keyframe),
                             time.monotonic(),
+                            start_wall + int(packet.pts or 0) / VIDEO_CLOCK_RATE,
                         )
                     )
                 index += 1
         finally:
             pattern.close()
+
+    @staticmethod
+    def _draw_flash(frame: av.VideoFrame, flash: bool) -> None:
+        """A box in the bottom right corner: white on whole seconds (with the beep),
+        black otherwise."""
+        luma, cb, cr = frame.planes
+        w, h = (frame.width // 5) & ~1, (frame.height // 5) & ~1
+        x, y = frame.width - w, frame.height - h
+        fill_rect(memoryview(luma), luma.line_size, x, y, w, h, FLASH_LUMA if flash else DARK_LUMA)
+        for chroma in (cb, cr):
+            fill_rect(memoryview(chroma), chroma.line_size, x // 2, y // 2, w // 2, h // 2, 128)
 
     @staticmethod
     def _draw_clock(frame: av.VideoFrame, x: int, y: int, scale: int) -> None:
@@ -148,10 +204,8 @@ class DemoSource:
             )
 
 
-def _call_soon(
-    loop: asyncio.AbstractEventLoop, emit: Callable[[AccessUnit], None], unit: AccessUnit
-) -> None:
-    loop.call_soon_threadsafe(emit, unit)
+def _call_soon(loop: asyncio.AbstractEventLoop, emit: Callable[[Any], None], item: object) -> None:
+    loop.call_soon_threadsafe(emit, item)
 
 
 def _make_encoder(s: DemoSettings) -> av.VideoCodecContext:

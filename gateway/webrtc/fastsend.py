@@ -1,4 +1,5 @@
-"""A tight per-viewer RTP send loop in place of aiortc's, for passthrough senders.
+"""A tight per-viewer RTP send loop in place of aiortc's, for passthrough senders
+(a camera's H.264 pictures, or its audio packets: one payload each).
 
 aiortc's RTCRtpSender._run_rtp builds an RtpPacket object per packet, serializes its
 header extensions, and awaits three coroutine layers (DTLS transport, ICE transport,
@@ -10,7 +11,9 @@ in this process, or in a send worker process when `webrtc.send_workers` is set
 which this loop feeds:
 - NACK: aiortc calls the sender's retransmit hook; the pump resends from its history
   (RTX-wrapped when negotiated);
-- RTCP sender reports and getStats(): the same counters aiortc's loop updates;
+- RTCP sender reports and getStats(): the same counters aiortc's loop updates, with
+  each frame's NTP time from the camera's media clock (gateway/webrtc/avsync.py), so
+  that a viewer's audio and video reports map RTP to the same clock (lip sync);
 - PLI/FIR: the sender's keyframe hook asks the camera hub for an IDR.
 
 Every aiortc internal this touches is reached through gateway/compat/aiortc.py, which is
@@ -25,7 +28,7 @@ import logging
 import secrets
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
@@ -41,8 +44,17 @@ log = logging.getLogger("camgate.webrtc")
 
 _HEADER_SIZE = 12
 
-# The next frame: its RTP payloads and 90 kHz timestamp (None: nothing to send yet).
-FrameSource = Callable[[], Awaitable[tuple[list[bytes], int] | None]]
+
+class Frame(NamedTuple):
+    """What one send of the loop carries: a picture's RTP payloads, or an audio packet."""
+
+    payloads: list[bytes]  # the same list object for every viewer (send workers share it)
+    timestamp: int  # on the codec's RTP clock, from the stream's own origin
+    ntp: int  # the NTP time `timestamp` stands for (gateway/webrtc/avsync.py)
+
+
+# The next frame (None: nothing to send yet).
+FrameSource = Callable[[], Awaitable[Frame | None]]
 
 
 class Pump(Protocol):
@@ -78,14 +90,18 @@ class FastSender:
         workers: SendWorkers | None = None,
         *,
         on_keyframe_request: Callable[[], None] = lambda: None,
+        marker_last: bool = True,
     ) -> None:
         self.sender = sender
+        self.marker_last = marker_last  # False for audio (no marker on continuous audio)
         self.next_frame = next_frame
         self.workers = workers
         self.pump: Pump | None = None
         self._route: tuple[Any, Any] | None = None  # (ICE pair, SRTP session) of the pump
         self._detach: Callable[[], None] | None = None  # leaves the send worker
         self.on_pump_gone: Callable[[], object] = lambda: None  # the viewer can't be served
+        self._template: RtpPump | None = None  # set while the RTP loop runs
+        self._timestamp_origin = 0
         aiortc_compat.hook_sender(
             sender,
             run_rtp=self.run_rtp,
@@ -133,32 +149,19 @@ class FastSender:
             sequence=secrets.randbits(16),
             rtx=rtx,
             rtx_sequence=secrets.randbits(16),
+            marker_last=self.marker_last,
         )
 
     async def run_rtp(self, codec: Any) -> None:
         sender = self.sender
         aiortc_compat.sender_field(sender, "rtp_started").set()
-        timestamp_origin = secrets.randbits(32)
-        template = self._new_pump(codec)
+        self._timestamp_origin = secrets.randbits(32)
+        self._template = self._new_pump(codec)
         try:
             while True:
                 frame = await self.next_frame()
-                if frame is None:
-                    continue
-                payloads, frame_timestamp = frame
-                dtls = sender.transport
-                pump = self._pump_for(dtls, template)
-                timestamp = (timestamp_origin + frame_timestamp) & 0xFFFFFFFF
-                sent, octets = pump.sent_packets, pump.octets
-                pump.send_frame(payloads, timestamp)
-                aiortc_compat.record_sent(
-                    sender,
-                    ntp_timestamp=pump.ntp_timestamp,
-                    rtp_timestamp=pump.rtp_timestamp,
-                    octets=pump.octets,
-                    packets=pump.sent_packets,
-                )
-                aiortc_compat.count_sent(dtls, pump.sent_packets - sent, pump.octets - octets)
+                if frame is not None:
+                    self._send(frame)
         except PumpGone as exc:
             log.warning("viewer's send path is gone (%s): closing the viewer", exc)
             self.on_pump_gone()
@@ -167,6 +170,7 @@ class FastSender:
         except Exception:  # keep the contract: never leave stop() waiting
             log.exception("RTP send loop failed")
         finally:
+            self._template = None
             if self._detach is not None:
                 self._detach()
                 self._detach = None
@@ -174,6 +178,41 @@ class FastSender:
             if track is not None:
                 track.stop()
             aiortc_compat.sender_field(sender, "rtp_exited").set()
+
+    def _send(self, frame: Frame) -> None:
+        assert self._template is not None
+        sender = self.sender
+        payloads, frame_timestamp, ntp = frame
+        dtls = sender.transport
+        pump = self._pump_for(dtls, self._template)
+        timestamp = (self._timestamp_origin + frame_timestamp) & 0xFFFFFFFF
+        sent, octets = pump.sent_packets, pump.octets
+        pump.send_frame(payloads, timestamp)
+        aiortc_compat.record_sent(
+            sender,
+            ntp_timestamp=ntp,
+            rtp_timestamp=timestamp,
+            octets=pump.octets,
+            packets=pump.sent_packets,
+        )
+        aiortc_compat.count_sent(dtls, pump.sent_packets - sent, pump.octets - octets)
+
+    def push(self, frame: Frame) -> None:
+        """Send `frame` now, from the caller (a camera's audio fan-out, for every listener
+        in one go: no task wake-up per packet per viewer). Dropped while the RTP loop is
+        not running (not connected yet, or ended); never raises into the caller."""
+        if self._template is None:
+            return
+        try:
+            self._send(frame)
+        except PumpGone as exc:
+            log.warning("viewer's send path is gone (%s): closing the viewer", exc)
+            self._template = None
+            self.on_pump_gone()
+        except (ConnectionError, OSError):
+            pass  # the connection is ending: the session's close follows
+        except Exception:
+            log.exception("RTP send failed")
 
     def _pump_for(self, dtls: Any, template: RtpPump) -> Pump:
         """The pump for the current ICE pair and SRTP session (they are set once the

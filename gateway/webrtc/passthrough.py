@@ -23,7 +23,8 @@ from aiortc.mediastreams import MediaStreamError
 from gateway.compat import aiortc as aiortc_compat
 from gateway.media.accessunit import AccessUnit
 from gateway.subscription import OutputFrame, Subscription, SubscriptionClosed
-from gateway.webrtc.fastsend import FastSender, SendWorkers
+from gateway.webrtc.avsync import MediaClock, ntp_of
+from gateway.webrtc.fastsend import FastSender, Frame, SendWorkers
 
 VIDEO_TIME_BASE = Fraction(1, 90_000)
 _PAYLOAD_CACHE_KEY = "rtp-h264-payloads"
@@ -78,12 +79,17 @@ def attach_fast_sender(
     track: PassthroughTrack,
     on_keyframe_request: Callable[[], None],
     workers: SendWorkers | None = None,
+    clock: MediaClock | None = None,
 ) -> FastSender:
     """Send `track`'s pictures through camgate's own loop (through `workers` when given)
-    instead of aiortc's. Only when gateway.compat found every name this needs."""
+    instead of aiortc's. Only when gateway.compat found every name this needs. `clock`:
+    the camera's media clock its sender reports speak (shared with its audio)."""
+    media_clock = clock or MediaClock()
 
-    async def next_frame() -> tuple[list[bytes], int]:
+    async def next_frame() -> Frame:
         frame = await track.next_frame()
-        return rtp_payloads(frame.unit), frame.timestamp
+        unit = frame.unit
+        wall = media_clock.wall(unit.capture, unit.arrival)
+        return Frame(rtp_payloads(unit), frame.timestamp, ntp_of(wall))
 
     return FastSender(sender, next_frame, workers, on_keyframe_request=on_keyframe_request)

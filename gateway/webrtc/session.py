@@ -28,6 +28,8 @@ from gateway.ptz.channel import LABEL as PTZ_LABEL
 from gateway.ptz.channel import PtzChannel
 from gateway.ptz.controller import PtzController
 from gateway.tasks import spawn
+from gateway.webrtc.audio import ViewerAudio, decline_other_audio, open_viewer_audio
+from gateway.webrtc.avsync import clock_of
 from gateway.webrtc.codecs import prefer_camera_profile
 from gateway.webrtc.fastsend import FastSender, SendWorkers
 from gateway.webrtc.limits import (
@@ -66,6 +68,7 @@ class WhepSession:
     remote_candidates: int = 0  # trickled so far (capped: each one means connectivity checks)
     can_steer: bool = True  # the account that opened it may use PTZ
     send_loop: FastSender | None = None  # camgate's RTP send loop (None: aiortc's)
+    audio: ViewerAudio | None = None  # the camera's sound, when the offer asked for audio
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     closed_callbacks: list[Callable[[], object]] = field(default_factory=list)
     ptz_channels: list[PtzChannel] = field(default_factory=list)
@@ -173,23 +176,36 @@ class WhepSessions:
             id=secrets.token_urlsafe(16), hub=hub, pc=pc, track=track, can_steer=can_steer
         )
         pc.on("datachannel", lambda channel: self._on_datachannel(session, channel))
+        audio: ViewerAudio | None = None
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             prefer_camera_profile(transceiver, await _camera_profile(hub))
             if fast:
                 session.send_loop = attach_fast_sender(
-                    transceiver.sender, track, hub.request_keyframe, self._send_workers
+                    transceiver.sender,
+                    track,
+                    hub.request_keyframe,
+                    self._send_workers,
+                    clock_of(hub),
                 )
                 # e.g. its send worker died: let it reconnect
                 session.send_loop.on_pump_gone = lambda: spawn(
                     self.close(session), f"close-viewer:{session.id[:8]}"
                 )
+            audio = session.audio = await open_viewer_audio(
+                pc, hub, parsed, fast=fast, workers=self._send_workers
+            )
+            if audio is not None and audio.send_loop is not None:
+                audio.send_loop.on_pump_gone = session.send_loop.on_pump_gone  # type: ignore[union-attr]
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             except Exception as exc:
                 raise OfferError(_offer_failure(exc)) from None
+            decline_other_audio(pc, audio)
             await _answer(pc)
         except BaseException:
+            if audio is not None:
+                audio.release()
             hub.unsubscribe(subscription)
             await pc.close()
             raise
@@ -237,6 +253,8 @@ class WhepSessions:
             return
         session.hub.unsubscribe(session.track.subscription)
         session.track.stop()
+        if session.audio is not None:
+            session.audio.release()
         with contextlib.suppress(Exception):
             await session.pc.close()
         session.closed.set()

@@ -251,7 +251,7 @@ test('WhepSession creates an ordered, reliable "ptz" channel before the offer', 
     fetch, RTCPeerConnection: PC, onDataChannel: (channel) => seen.push(channel.label),
   });
   await session.start();
-  assert.deepEqual(calls, ['transceiver:video', ['channel', 'ptz', { ordered: true }], 'offer']);
+  assert.deepEqual(calls, ['transceiver:video', 'transceiver:audio', ['channel', 'ptz', { ordered: true }], 'offer']);
   assert.deepEqual(seen, ['ptz']);
   assert.equal(session.channels.ptz.label, 'ptz');
 });

@@ -129,7 +129,10 @@ test('WhepSession: POST offer, Location resolved, trickle PATCH after POST, DELE
   await s.start();
   const pc = FakePC.last;
   assert.deepEqual(pc.config, { iceServers: [] });
-  assert.deepEqual(pc.transceivers, [{ kind: 'video', init: { direction: 'recvonly' } }]);
+  assert.deepEqual(pc.transceivers, [
+    { kind: 'video', init: { direction: 'recvonly' } },
+    { kind: 'audio', init: { direction: 'recvonly' } }, // the camera's sound, if any
+  ]);
   const post = fetch.calls[0];
   assert.equal(post.method, 'POST');
   assert.equal(post.headers['Content-Type'], 'application/sdp');
