@@ -36,6 +36,8 @@ from gateway.ptz.controller import DEFAULT_COMMAND_TIMEOUT_S, PtzController
 from gateway.snapshot import Snapshotter
 from gateway.sources.base import Source
 from gateway.sources.registry import SourceSetup, kind_named
+from gateway.talkback.camera import CameraTalk
+from gateway.talkback.setup import camera_talk, probe
 from gateway.tls import TlsError, server_context
 from gateway.webrtc.codecs import register_h264_profiles
 from gateway.webrtc.ice_filter import install_candidate_filter
@@ -87,6 +89,8 @@ class Gateway:
     send_workers: SendWorkerPool | None = None  # webrtc.send_workers > 0
     # Caps and timeouts of HTTP connections (gateway/http/connections.py).
     connections: ConnectionGuard = field(default_factory=ConnectionGuard)
+    # Talk back per camera (docs/audio.md): its backchannel, floor and RTSP session.
+    talks: dict[str, CameraTalk] = field(default_factory=dict)
     _ptz_loads: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
     _revocations: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
@@ -111,6 +115,9 @@ class Gateway:
                 audio=cam.audio != "off",
             )
         ptz_controllers = _ptz_controllers(config, ptz_backends)
+        talks = {cam.name: camera_talk(cam, onvif_sessions.get(cam.name)) for cam in config.cameras}
+        for name, talk in talks.items():
+            hubs[name].talk = talk
         snapshotters = {name: Snapshotter(hub) for name, hub in hubs.items()}
         workers = SendWorkerPool(config.webrtc.send_workers) if config.webrtc.send_workers else None
         return cls(
@@ -121,7 +128,9 @@ class Gateway:
                 ptz=ptz_controllers,
                 send_workers=workers,
                 quota=config.client_limits.sessions,
+                talk=talks,
             ),
+            talks=talks,
             connections=ConnectionGuard(config.client_limits.http),
             send_workers=workers,
             onvif_sessions=onvif_sessions,
@@ -154,6 +163,9 @@ class Gateway:
             # Learn each camera's PTZ in the background: a camera that is down must not
             # hold up the gateway (commands retry the discovery themselves).
             self._ptz_loads.append(asyncio.create_task(_load_ptz(name, backend)))
+        for talk in self.talks.values():  # can it talk? for the camera object
+            if talk.enabled:
+                self._ptz_loads.append(asyncio.create_task(probe(talk)))
         self.runner = web.AppRunner(self.make_app(web_root), access_log=None, handle_signals=False)
         await self.runner.setup()
         host, port = self.config.listen
@@ -194,6 +206,7 @@ class Gateway:
         self._ptz_loads.clear()
         # Viewers are gone (their moves were released): stop what still moves.
         await asyncio.gather(*(c.close() for c in self.ptz_controllers.values()))
+        await asyncio.gather(*(t.close() for t in self.talks.values()))
         await asyncio.gather(*(hub.close() for hub in self.hubs.values()))
         await asyncio.gather(*(s.close() for s in self.onvif_sessions.values()))
         if self._listener is not None:

@@ -62,6 +62,7 @@ class CameraTalk:
         max_talk_s: float = MAX_TALK_S,
         linger_s: float = LINGER_S,
         timeout_s: float = 5.0,
+        off_reason: str = "talk back is off for this camera",
     ) -> None:
         self.name = name
         self._locate = locate  # None: `backchannel: off`, or a camera without RTSP
@@ -69,7 +70,7 @@ class CameraTalk:
         self.linger_s = linger_s
         self.timeout_s = timeout_s
         self.backchannel: Backchannel | None = None
-        self.unsupported: str | None = None if locate else "talk back is off for this camera"
+        self.unsupported: str | None = None if locate else off_reason
         self._probe_lock = asyncio.Lock()
         self._turn: _Turn | None = None
         self._session: BackchannelSession | None = None

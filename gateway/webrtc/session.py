@@ -27,6 +27,7 @@ from gateway.hub import CameraHub, CameraState
 from gateway.ptz.channel import LABEL as PTZ_LABEL
 from gateway.ptz.channel import PtzChannel
 from gateway.ptz.controller import PtzController
+from gateway.talkback.camera import CameraTalk
 from gateway.tasks import spawn
 from gateway.webrtc.codecs import prefer_camera_profile
 from gateway.webrtc.fastsend import FastSender, SendWorkers
@@ -38,6 +39,7 @@ from gateway.webrtc.limits import (
 )
 from gateway.webrtc.passthrough import PassthroughTrack, attach_fast_sender
 from gateway.webrtc.sdpfrag import MAX_CANDIDATES, TrickleFragment
+from gateway.webrtc.talk import attach_talk
 
 log = logging.getLogger("camgate.webrtc")
 
@@ -123,7 +125,9 @@ class WhepSessions:
         ptz: Mapping[str, PtzController] | None = None,
         send_workers: SendWorkers | None = None,
         quota: SessionQuota | None = None,
+        talk: Mapping[str, CameraTalk] | None = None,
     ) -> None:
+        self._talk: Mapping[str, CameraTalk] = talk if talk is not None else {}
         self._ice_servers = tuple(ice_servers)
         self.limits = SessionLimiter(quota)
         self._send_workers = send_workers
@@ -173,6 +177,7 @@ class WhepSessions:
             id=secrets.token_urlsafe(16), hub=hub, pc=pc, track=track, can_steer=can_steer
         )
         pc.on("datachannel", lambda channel: self._on_datachannel(session, channel))
+        attach_talk(session, self._talk.get(hub.name))  # the browser's mic: docs/audio.md
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             prefer_camera_profile(transceiver, await _camera_profile(hub))

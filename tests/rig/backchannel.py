@@ -50,6 +50,14 @@ class BackchannelCamera(RtspServer):
         data = self.heard_file.read_bytes()
         return np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
 
+    def backchannel_setups(self) -> int:
+        """SETUPs of the backchannel (the video is stream=0)."""
+        return sum(
+            1
+            for e in self.events
+            if e.get("event") == "setup" and not str(e.get("uri", "")).endswith("stream=0")
+        )
+
     def count(self, event: str) -> int:
         return sum(1 for e in self.events if e.get("event") == event)
 
