@@ -37,7 +37,7 @@ from gateway.snapshot import Snapshotter
 from gateway.sources.base import Source
 from gateway.sources.registry import SourceSetup, kind_named
 from gateway.talkback.camera import CameraTalk
-from gateway.talkback.setup import camera_talk, probe
+from gateway.talkback.setup import camera_talk
 from gateway.tls import TlsError, server_context
 from gateway.webrtc.codecs import register_h264_profiles
 from gateway.webrtc.ice_filter import install_candidate_filter
@@ -163,9 +163,6 @@ class Gateway:
             # Learn each camera's PTZ in the background: a camera that is down must not
             # hold up the gateway (commands retry the discovery themselves).
             self._ptz_loads.append(asyncio.create_task(_load_ptz(name, backend)))
-        for talk in self.talks.values():  # can it talk? for the camera object
-            if talk.enabled:
-                self._ptz_loads.append(asyncio.create_task(probe(talk)))
         self.runner = web.AppRunner(self.make_app(web_root), access_log=None, handle_signals=False)
         await self.runner.setup()
         host, port = self.config.listen

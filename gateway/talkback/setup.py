@@ -3,7 +3,6 @@ camera's `source`, an ONVIF camera's stream URI (asked afresh, like its video)."
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -47,10 +46,3 @@ def _locator(camera: CameraConfig, onvif: OnvifSession | None) -> Locate | None:
 
         return from_onvif
     return None
-
-
-async def probe(talk: CameraTalk) -> None:
-    """Learn at start-up whether the camera can talk (for the camera object); a camera
-    that is down is asked again when someone wants to talk."""
-    with contextlib.suppress(TalkError):  # logged by probe()
-        await talk.probe()

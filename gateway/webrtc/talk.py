@@ -1,6 +1,8 @@
 """Talk back on a viewer's peer connection: the browser's microphone arrives on the
 audio m-line (the offer's must be sendrecv), and a "talk" data channel asks for the floor.
 
+                           <- {"talk": "ready", "codec": "PCMU"} once the channel opens
+                              (or "not allowed", "unsupported", "error": no button then)
     -> {"talk": "start"}   <- {"talk": "granted", "codec": "PCMU"} | {"talk": "busy", ...}
     -> {"talk": "stop"}    <- {"talk": "ended"}
                            <- {"talk": "ended", "message": "..."} (max talk time, camera gone)
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCDataChannel, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from gateway.talkback.backchannel import TalkError
 from gateway.talkback.camera import Answer, CameraTalk, Reply
 from gateway.tasks import spawn
 
@@ -30,6 +33,7 @@ log = logging.getLogger("camgate.talk")
 LABEL = "talk"
 MAX_MESSAGE_BYTES = 256
 REVOKED = "access revoked: sign in again"
+READY = "ready"
 
 
 def attach_talk(session: WhepSession, talk: CameraTalk | None) -> None:
@@ -121,7 +125,27 @@ def _on_datachannel(session: WhepSession, talk: CameraTalk | None, channel: RTCD
         else:
             spawn(start(), f"talk-start:{session.id[:8]}")
 
+    async def announce() -> None:
+        # Whether this camera can talk is learnt when first needed (one DESCRIBE with
+        # the Require header, cached): now, for the viewer's button.
+        if not session.can_steer:
+            reply(Reply.NOT_ALLOWED, "this account may watch but not talk")
+            return
+        if talk is None or not talk.enabled:
+            reply(Reply.UNSUPPORTED, talk.unsupported if talk else "this camera cannot talk")
+            return
+        try:
+            await talk.probe()
+        except TalkError as exc:
+            reply(Reply.ERROR, str(exc))
+            return
+        if talk.available:
+            reply(READY, codec=talk.codec)
+        else:
+            reply(Reply.UNSUPPORTED, talk.unsupported)
+
     channel.on("message", on_message)
+    spawn(announce(), f"talk-hello:{session.id[:8]}")
     if talk is not None:
         channel.on("close", lambda: talk.stop(session.id))
 

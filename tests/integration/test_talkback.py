@@ -45,8 +45,6 @@ async def gateway_for(
     start_gateway: GatewayFactory, camera: BackchannelCamera, **settings: object
 ) -> RunningGateway:
     gw = await start_gateway(cameras=[{"name": "cam", "source": camera.url("/cam")}], **settings)
-    talk = gw.gateway.talks["cam"]
-    await wait_until(lambda: talk.available or not talk.enabled, timeout=30)  # the probe
     return gw
 
 
@@ -62,10 +60,12 @@ async def test_the_admins_voice_reaches_the_camera(
 ) -> None:
     camera = await cameras(codec="pcmu")
     gw = await gateway_for(start_gateway, camera)
-    cam = await _camera_json(gw)
-    assert cam["talk"] is True and cam["talk_codec"] == "PCMU"
+    assert (await _camera_json(gw))["talk"] is False  # not asked yet: no extra connection
     speaker = await talker(gw, tone)
     try:
+        assert await asyncio.wait_for(speaker.hello, 30) == {"talk": "ready", "codec": "PCMU"}
+        cam = await _camera_json(gw)
+        assert cam["talk"] is True and cam["talk_codec"] == "PCMU"
         await asyncio.sleep(0.5)  # audio flows before the button is held: nothing is sent
         assert camera.heard().size == 0 and camera.backchannel_setups() == 0
         assert await speaker.talk("start") == {"talk": "granted", "codec": "PCMU"}
@@ -121,9 +121,11 @@ async def test_camera_without_backchannel_is_unsupported(
 ) -> None:
     camera = await cameras(codec="none")
     gw = await gateway_for(start_gateway, camera)
-    assert (await _camera_json(gw))["talk"] is False
     speaker = await talker(gw, tone)
     try:
+        hello = await asyncio.wait_for(speaker.hello, 30)
+        assert hello["talk"] == "unsupported" and "no audio backchannel" in hello["message"]
+        assert (await _camera_json(gw))["talk"] is False
         reply = await speaker.talk("start")
         assert reply["talk"] == "unsupported" and "no audio backchannel" in reply["message"]
     finally:
@@ -140,6 +142,7 @@ async def test_a_viewer_role_account_may_not_talk(
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
         speaker = await talker(gw, tone, http=http)
         try:
+            assert (await asyncio.wait_for(speaker.hello, 30))["talk"] == "not allowed"
             reply = await speaker.talk("start")
             assert reply["talk"] == "not allowed"
             await asyncio.sleep(1.0)

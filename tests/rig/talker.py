@@ -21,6 +21,7 @@ class Talker(WhepViewer):
         self.player = MediaPlayer(str(voice))
         self.talk_channel: RTCDataChannel | None = None
         self.talk_replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.hello: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._talk_open = asyncio.Event()
 
     async def _local_offer(self) -> str:
@@ -28,14 +29,22 @@ class Talker(WhepViewer):
         self.pc.addTransceiver(self.player.audio, direction="sendrecv")
         channel = self.pc.createDataChannel("talk", ordered=True)
         channel.on("open", self._talk_open.set)
-        channel.on("message", lambda m: self.talk_replies.put_nowait(json.loads(m)))
+        channel.on("message", self._on_talk_message)
         self.talk_channel = channel
         return await super()._local_offer()
+
+    def _on_talk_message(self, message: str | bytes) -> None:
+        reply = json.loads(message)
+        if not self.hello.done():  # the channel's first message: can this camera talk?
+            self.hello.set_result(reply)
+        else:
+            self.talk_replies.put_nowait(reply)
 
     async def talk(self, command: str, timeout: float = 20.0) -> dict[str, Any]:
         """Send {"talk": command}; the next reply."""
         async with asyncio.timeout(timeout):
             await self._talk_open.wait()
+            await self.hello
             assert self.talk_channel is not None
             self.talk_channel.send(json.dumps({"talk": command}))
             return await self.talk_replies.get()
