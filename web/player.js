@@ -3,6 +3,7 @@
 
 import { PtzClient } from './ptz-client.js';
 import { Backoff } from './reconnect.js';
+import { TalkClient } from './talk.js';
 import { summarize } from './stats.js';
 import { WhepSession } from './whep.js';
 
@@ -48,6 +49,7 @@ export class CameraPlayer {
     this.error = null; // last local failure, shown while not live
     this.stats = null; // latest summarize() result
     this.ptz = new PtzClient(); // follows the current session's "ptz" data channel
+    this.talk = new TalkClient(); // and its "talk" channel (push-to-talk)
     this._retryTimer = null;
     this._tickTimer = setInterval(() => this._tick(), this.timing.tickMs);
     this._onPlaying = () => this._tick();
@@ -108,6 +110,7 @@ export class CameraPlayer {
       onState: (state) => this._onSessionState(session, state),
       onDataChannel: (channel) => {
         if (channel.label === 'ptz' && session === this.session) this.ptz.attach(channel);
+        if (channel.label === 'talk' && session === this.session) this.talk.attach(channel, session);
       },
     });
     this.session = session;
@@ -160,6 +163,7 @@ export class CameraPlayer {
     this.session = null;
     if (this.sessions.get(this.name) === session) this.sessions.delete(this.name);
     this.ptz.detach();
+    this.talk.detach();
     session.close();
   }
 

@@ -29,6 +29,7 @@ export class WhepSession {
     RTCPeerConnection: PeerConnection = globalThis.RTCPeerConnection,
     dataChannels = ['ptz'],
     onDataChannel = () => {},
+    talk = false, // push-to-talk (talk.js): a sendrecv audio m-line and a "talk" channel
   } = {}) {
     this.url = new URL(url, globalThis.location?.href).href;
     this.onState = onState;
@@ -36,7 +37,9 @@ export class WhepSession {
     this.requestTimeoutMs = requestTimeoutMs;
     this.fetch = fetchFn;
     this.PeerConnection = PeerConnection;
-    this.dataChannelLabels = dataChannels;
+    this.dataChannelLabels = talk ? [...dataChannels, 'talk'] : dataChannels;
+    this.talk = talk;
+    this.audioTransceiver = null; // its sender carries the microphone while talking
     this.onDataChannel = onDataChannel;
     this.channels = {}; // label -> RTCDataChannel
     this.state = 'new';
@@ -63,6 +66,7 @@ export class WhepSession {
     const pc = (this.pc = new this.PeerConnection({ iceServers: [] }));
     this.stream = new MediaStream();
     pc.addTransceiver('video', { direction: 'recvonly' });
+    if (this.talk) this.audioTransceiver = pc.addTransceiver('audio', { direction: 'sendrecv' });
     pc.addEventListener('track', (event) => this.stream.addTrack(event.track));
     pc.addEventListener('icecandidate', (event) => this._onCandidate(event.candidate));
     pc.addEventListener('connectionstatechange', () => this._onConnectionState());
