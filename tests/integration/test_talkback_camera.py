@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -132,3 +133,19 @@ async def test_off_is_unsupported_without_asking_the_camera() -> None:
     talk = CameraTalk("cam", None)
     answer = await talk.start("a", lambda _: None)
     assert answer.reply is Reply.UNSUPPORTED
+
+
+async def test_digest_auth_and_no_password_in_the_log(
+    cameras: CameraFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    camera = await cameras(user="installer", password="s3cret-Talk")
+    talk = talk_for(camera, linger_s=0.1)
+    assert (await talk.start("a", lambda _: None)).reply is Reply.GRANTED
+    await speak(talk, "a", 1.0)
+    await wait_until(lambda: loud_samples(camera.heard()) >= 0.5 * camera.rate, timeout=20)
+    talk.stop("a")
+    await wait_until(lambda: camera.count("teardown") >= 1, timeout=20)
+    await talk.close()
+    assert "backchannel to rtsp://127.0.0.1" in caplog.text
+    assert "s3cret" not in caplog.text and "installer" not in caplog.text
