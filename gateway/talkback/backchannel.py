@@ -111,7 +111,7 @@ class BackchannelSession:
             play = await self._request("PLAY", strip_credentials(backchannel.control_url))
         if not play.ok:
             raise TalkError(f"the camera refused PLAY of the backchannel: {_status(play)}")
-        self.packetizer = RtpPacketizer(backchannel.payload_type)
+        self.packetizer = RtpPacketizer(backchannel.payload_type, backchannel.clock_rate)
         self._keepalive = asyncio.create_task(
             self._keep_alive(session.timeout / 2), name="talk-keepalive"
         )

@@ -5,23 +5,37 @@ from __future__ import annotations
 
 import secrets
 import struct
+import time
 
 
 class RtpPacketizer:
     """Numbers and stamps the packets of one backchannel stream: sequence numbers and
     the timestamp start at random values (RFC 3550 5.1); the timestamp advances by the
-    samples each packet carries."""
+    samples each packet carries, and over the silence between two talk spurts by the time
+    that passed (a camera's jitter buffer would otherwise take the next spurt for late
+    packets and drop it)."""
 
-    def __init__(self, payload_type: int, ssrc: int | None = None) -> None:
+    def __init__(self, payload_type: int, clock_rate: int, ssrc: int | None = None) -> None:
         self.payload_type = payload_type
+        self.clock_rate = clock_rate
+        self._spurt_end: float | None = None  # when the last packet's sound ends
         self.ssrc = secrets.randbits(32) if ssrc is None else ssrc
         self.sequence = secrets.randbits(16)
         self.timestamp = secrets.randbits(32)
         self._first = True
 
-    def packet(self, payload: bytes, samples: int, marker: bool = False) -> bytes:
+    def packet(
+        self, payload: bytes, samples: int, marker: bool = False, now: float | None = None
+    ) -> bytes:
+        now = time.monotonic() if now is None else now
+        if self._first and self._spurt_end is not None and now > self._spurt_end:
+            silence = int((now - self._spurt_end) * self.clock_rate)
+            self.timestamp = (self.timestamp + silence) & 0xFFFFFFFF
         # The marker of the first packet says "talk spurt begins" (RFC 3551 4.1).
         marker = marker or self._first
+        if self._first or self._spurt_end is None:
+            self._spurt_end = now
+        self._spurt_end += samples / self.clock_rate
         self._first = False
         header = struct.pack(
             "!BBHII",

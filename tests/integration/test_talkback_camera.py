@@ -60,9 +60,13 @@ def tone(seconds: float, start: int = 0) -> list[av.AudioFrame]:
 
 
 async def speak(talk: CameraTalk, owner: str, seconds: float) -> None:
-    for frame in tone(seconds):
+    # A microphone's pace (the camera's jitter buffer expects real time): on the clock,
+    # not 20 ms after each frame, which drifts behind on a busy machine.
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for index, frame in enumerate(tone(seconds)):
         await talk.feed(owner, frame)
-        await asyncio.sleep(0.02)  # a microphone's pace: the camera plays in real time
+        await asyncio.sleep(max(0.0, start + (index + 1) * 0.02 - loop.time()))
 
 
 @pytest.mark.parametrize("codec", ["pcmu", "pcma", "aac"])
@@ -91,9 +95,14 @@ async def test_one_speaker_at_a_time_and_stop_releases(cameras: CameraFactory) -
     assert (await talk.start("b", lambda _: None)).reply is Reply.BUSY
     await talk.feed("b", tone(0.1)[0])  # not b's turn: dropped
     assert not talk.stop("b")
+    await speak(talk, "a", 1.0)
+    await wait_until(lambda: loud_samples(camera.heard()) >= 0.7 * camera.rate, timeout=20)
     assert talk.stop("a")
+    await asyncio.sleep(1.5)  # silence: the next spurt's timestamps must skip it
     assert (await talk.start("b", lambda _: None)).reply is Reply.GRANTED
     assert talk.sessions_opened == 1  # within linger_s: the same backchannel session
+    await speak(talk, "b", 1.0)
+    await wait_until(lambda: loud_samples(camera.heard()) >= 1.7 * camera.rate, timeout=20)
     await talk.close()
     await wait_until(lambda: camera.count("teardown") >= 1, timeout=20)
 

@@ -72,9 +72,9 @@ def test_camera_sound_alone_is_no_backchannel() -> None:
 
 
 def test_rtp_numbering_and_timestamps() -> None:
-    packetizer = RtpPacketizer(8, ssrc=0x1234)
-    first = packetizer.packet(b"\xd5" * 160, 160)
-    second = packetizer.packet(b"\xd5" * 160, 160)
+    packetizer = RtpPacketizer(8, 8000, ssrc=0x1234)
+    first = packetizer.packet(b"\xd5" * 160, 160, now=100.0)
+    second = packetizer.packet(b"\xd5" * 160, 160, now=100.02)
     h1 = struct.unpack("!BBHII", first[:12])
     h2 = struct.unpack("!BBHII", second[:12])
     assert h1[0] == 0x80 and h1[1] == 0x80 | 8 and h2[1] == 8  # marker on the first only
@@ -82,6 +82,24 @@ def test_rtp_numbering_and_timestamps() -> None:
     assert h2[3] == (h1[3] + 160) & 0xFFFFFFFF
     assert h1[4] == h2[4] == 0x1234
     assert len(first) == 12 + 160
+
+
+def test_a_new_spurt_skips_the_silence_in_timestamps() -> None:
+    packetizer = RtpPacketizer(0, 8000)
+    stamps = [
+        struct.unpack("!I", packetizer.packet(b"x", 160, now=10.0 + i * 0.02)[4:8])[0]
+        for i in range(5)
+    ]  # 100 ms of sound, ending at 10.1
+    packetizer.new_spurt()
+    resumed = packetizer.packet(b"x", 160, now=12.1)  # 2 s of silence later
+    assert resumed[1] & 0x80  # marked
+    expected = (stamps[-1] + 160 + 2 * 8000) & 0xFFFFFFFF
+    assert abs(struct.unpack("!I", resumed[4:8])[0] - expected) <= 1
+    late = packetizer.packet(b"x", 160, now=12.5)  # within a spurt: samples count, not time
+    assert (
+        struct.unpack("!I", late[4:8])[0]
+        == (struct.unpack("!I", resumed[4:8])[0] + 160) & 0xFFFFFFFF
+    )
 
 
 def test_aac_hbr_payload_header() -> None:
