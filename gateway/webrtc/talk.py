@@ -42,6 +42,7 @@ def attach_talk(session: WhepSession, talk: CameraTalk | None) -> None:
     browser's audio is not asked for."""
     allowed = talk is not None and talk.enabled and session.can_steer
     pc = session.pc
+    voices: list[MediaStreamTrack] = []  # one microphone per session: the first audio m-line
 
     def on_track(track: MediaStreamTrack) -> None:
         if track.kind != "audio":
@@ -49,7 +50,7 @@ def attach_talk(session: WhepSession, talk: CameraTalk | None) -> None:
         transceiver = next((t for t in pc.getTransceivers() if t.receiver.track is track), None)
         if transceiver is None:
             return
-        if not allowed:
+        if not allowed or voices:
             if transceiver.direction == "recvonly":  # aiortc's own: nobody listens
                 transceiver.direction = "inactive"
             return
@@ -57,6 +58,7 @@ def attach_talk(session: WhepSession, talk: CameraTalk | None) -> None:
         sending = transceiver.direction in ("sendonly", "sendrecv")
         transceiver.direction = "sendrecv" if sending else "recvonly"
         assert talk is not None
+        voices.append(track)
         spawn(_read_voice(session, talk, track), f"talk-read:{session.id[:8]}")
 
     pc.on("track", on_track)
