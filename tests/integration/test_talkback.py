@@ -155,3 +155,32 @@ async def _camera_json(gw: RunningGateway) -> dict[str, object]:
     url = f"{gw.base_url}/api/cameras/cam"
     async with aiohttp.ClientSession() as http, http.get(url) as response:
         return await response.json()
+
+
+async def test_an_onvif_camera_talks_at_its_stream_uri(
+    start_gateway: GatewayFactory, cameras: CameraFactory, tone: Path
+) -> None:
+    """An `onvif:` camera: camgate asks GetStreamUri for the RTSP URL, adds the ONVIF
+    credentials, and talks there."""
+    pytest.importorskip("onvif")
+    from tests.rig.onvif_device import OnvifTestDevice
+
+    user, password = "admin", "pa ss:w@rd/#?%1"
+    camera = await cameras(codec="pcma", user=user, password=password)
+    device = OnvifTestDevice(
+        username=user, password=password, rtsp_url=camera.url("/cam", with_credentials=False)
+    )
+    await device.start()
+    try:
+        onvif = {"host": device.host, "port": device.port, "username": user, "password": password}
+        gw = await start_gateway(cameras=[{"name": "cam", "onvif": onvif}])
+        speaker = await talker(gw, tone)
+        try:
+            assert await asyncio.wait_for(speaker.hello, 30) == {"talk": "ready", "codec": "PCMA"}
+            assert (await speaker.talk("start"))["talk"] == "granted"
+            await wait_until(lambda: loud_samples(camera.heard()) >= camera.rate, timeout=30)
+        finally:
+            await speaker.close()
+    finally:
+        await device.stop()
+    assert device.errors == []
