@@ -184,3 +184,20 @@ async def test_an_onvif_camera_talks_at_its_stream_uri(
     finally:
         await device.stop()
     assert device.errors == []
+
+
+async def test_the_talk_time_limit_ends_the_turn_unasked(
+    start_gateway: GatewayFactory, cameras: CameraFactory, tone: Path
+) -> None:
+    camera = await cameras()
+    gw = await gateway_for(start_gateway, camera)
+    gw.gateway.talks["cam"].max_talk_s = 1.0  # 60 s in the product
+    speaker = await talker(gw, tone)
+    try:
+        assert (await speaker.talk("start"))["talk"] == "granted"
+        ended = await asyncio.wait_for(speaker.talk_replies.get(), 30)
+        assert ended == {"talk": "ended", "message": "talk time is limited to 1 s"}
+        await wait_until(lambda: camera.count("teardown") >= 1, timeout=30)
+        assert (await speaker.talk("start"))["talk"] == "granted"  # press again: a new turn
+    finally:
+        await speaker.close()
