@@ -7,6 +7,11 @@ import secrets
 import struct
 import time
 
+# A packet sent this much later than its timestamp says (a burst after a stall upstream)
+# moves the timestamps on to the clock: a camera's jitter buffer drops packets that come
+# later than its latency (often 200 ms), so a short gap in the sound is the better loss.
+MAX_LAG_S = 0.08
+
 
 class RtpPacketizer:
     """Numbers and stamps the packets of one backchannel stream: sequence numbers and
@@ -28,12 +33,15 @@ class RtpPacketizer:
         self, payload: bytes, samples: int, marker: bool = False, now: float | None = None
     ) -> bytes:
         now = time.monotonic() if now is None else now
-        if self._first and self._spurt_end is not None and now > self._spurt_end:
+        if self._spurt_end is not None and (
+            (self._first and now > self._spurt_end) or now - self._spurt_end > MAX_LAG_S
+        ):
             silence = int((now - self._spurt_end) * self.clock_rate)
             self.timestamp = (self.timestamp + silence) & 0xFFFFFFFF
+            self._spurt_end = now
         # The marker of the first packet says "talk spurt begins" (RFC 3551 4.1).
         marker = marker or self._first
-        if self._first or self._spurt_end is None:
+        if self._spurt_end is None:
             self._spurt_end = now
         self._spurt_end += samples / self.clock_rate
         self._first = False

@@ -69,7 +69,15 @@ async def test_the_admins_voice_reaches_the_camera(
         await asyncio.sleep(0.5)  # audio flows before the button is held: nothing is sent
         assert camera.heard().size == 0 and camera.backchannel_setups() == 0
         assert await speaker.talk("start") == {"talk": "granted", "codec": "PCMU"}
-        await wait_until(lambda: loud_samples(camera.heard()) >= 2 * camera.rate, timeout=30)
+        try:
+            await wait_until(lambda: loud_samples(camera.heard()) >= 2 * camera.rate, timeout=30)
+        except TimeoutError:
+            talk = gw.gateway.talks["cam"]
+            sent = talk._session.packets_sent if talk._session else None
+            raise AssertionError(
+                f"heard {camera.heard().size} samples, {loud_samples(camera.heard())} loud; "
+                f"sent {sent} packets; speaker {talk.speaker}"
+            ) from None
         assert await speaker.talk("stop") == {"talk": "ended"}
         await wait_until(lambda: camera.count("teardown") >= 1, timeout=30)
         heard = camera.heard()

@@ -24,7 +24,10 @@ class BackchannelCamera(RtspServer):
     def __init__(
         self, heard_file: Path, codec: str = "pcmu", refuse_setup: bool = False, **kwargs: Any
     ) -> None:
-        super().__init__({"/cam": testsrc_h264()}, shared=False, **kwargs)
+        # A talk-only client sets up the backchannel alone: the unlinked video payloader
+        # would end the whole media with not-linked (GStreamer), killing the backchannel.
+        video = testsrc_h264().replace(" ! rtph264pay", " ! tee allow-not-linked=true ! rtph264pay")
+        super().__init__({"/cam": video}, shared=False, **kwargs)
         self.heard_file = heard_file
         self.codec = codec
         self.refuse_setup = refuse_setup

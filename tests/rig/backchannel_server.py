@@ -50,13 +50,12 @@ _KEEP_AS_ADTS = "audio/mpeg, mpegversion=4, stream-format=adts"
 
 
 def backchannel_launch(codec: str, out: str) -> str:
-    sink = f"filesink location={out} buffer-mode=unbuffered async=false sync=false"
+    # append: every DESCRIBE makes a media (a probe's too) whose filesink opens the file;
+    # truncating it then, while another media writes, would lose what was heard.
+    sink = f"filesink location={out} append=true buffer-mode=unbuffered async=false sync=false"
     if codec == "aac":
         return f"( {BACKCHANNELS[codec]} ! {_KEEP_AS_ADTS} ! {sink} )"
-    return (
-        f"( {BACKCHANNELS[codec]} ! audioconvert ! audioresample ! {_PCM} ! "
-        f"filesink location={out} buffer-mode=unbuffered async=false sync=false )"
-    )
+    return f"( {BACKCHANNELS[codec]} ! audioconvert ! audioresample ! {_PCM} ! {sink} )"
 
 
 class OnvifCameraServer(CameraServer):
@@ -66,6 +65,9 @@ class OnvifCameraServer(CameraServer):
     def new_factory(self) -> GstRtspServer.RTSPMediaFactory:
         factory = GstRtspServer.RTSPOnvifMediaFactory()
         factory.set_media_gtype(GstRtspServer.RTSPOnvifMedia.__gtype__)
+        # The jitter buffer before the speaker: a test machine whose 2 cores are shared by
+        # many processes delays packets far more than a LAN; 200 ms would drop them as late.
+        factory.set_latency(2000)
         if self.args.backchannel != "none":
             factory.set_backchannel_launch(backchannel_launch(self.args.backchannel, self.args.out))
         return factory

@@ -84,7 +84,7 @@ def test_rtp_numbering_and_timestamps() -> None:
     assert len(first) == 12 + 160
 
 
-def test_a_new_spurt_skips_the_silence_in_timestamps() -> None:
+def test_timestamps_skip_silence_and_stalls() -> None:
     packetizer = RtpPacketizer(0, 8000)
     stamps = [
         struct.unpack("!I", packetizer.packet(b"x", 160, now=10.0 + i * 0.02)[4:8])[0]
@@ -95,11 +95,12 @@ def test_a_new_spurt_skips_the_silence_in_timestamps() -> None:
     assert resumed[1] & 0x80  # marked
     expected = (stamps[-1] + 160 + 2 * 8000) & 0xFFFFFFFF
     assert abs(struct.unpack("!I", resumed[4:8])[0] - expected) <= 1
-    late = packetizer.packet(b"x", 160, now=12.5)  # within a spurt: samples count, not time
-    assert (
-        struct.unpack("!I", late[4:8])[0]
-        == (struct.unpack("!I", resumed[4:8])[0] + 160) & 0xFFFFFFFF
-    )
+    jittery = packetizer.packet(b"x", 160, now=12.15)  # 30 ms behind: samples count
+    resumed_at = struct.unpack("!I", resumed[4:8])[0]
+    assert struct.unpack("!I", jittery[4:8])[0] == (resumed_at + 160) & 0xFFFFFFFF
+    stalled = packetizer.packet(b"x", 160, now=12.54)  # 400 ms behind: on to the clock
+    assert abs(struct.unpack("!I", stalled[4:8])[0] - (resumed_at + 3520) % 2**32) <= 1
+    assert not stalled[1] & 0x80  # not a new spurt
 
 
 def test_aac_hbr_payload_header() -> None:
