@@ -37,6 +37,8 @@ from gateway.ptz.controller import DEFAULT_COMMAND_TIMEOUT_S, PtzController
 from gateway.snapshot import Snapshotter
 from gateway.sources.base import Source
 from gateway.sources.registry import SourceSetup, kind_named
+from gateway.talkback.camera import CameraTalk
+from gateway.talkback.setup import camera_talk
 from gateway.tls import TlsError, server_context
 from gateway.webrtc.codecs import register_h264_profiles
 from gateway.webrtc.ice_filter import install_candidate_filter
@@ -88,6 +90,8 @@ class Gateway:
     send_workers: SendWorkerPool | None = None  # webrtc.send_workers > 0
     # Caps and timeouts of HTTP connections (gateway/http/connections.py).
     connections: ConnectionGuard = field(default_factory=ConnectionGuard)
+    # Talk back per camera (docs/audio.md): its backchannel, floor and RTSP session.
+    talks: dict[str, CameraTalk] = field(default_factory=dict)
     _ptz_loads: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
     _revocations: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
@@ -113,6 +117,9 @@ class Gateway:
                 audio_transcoder=aac_to_opus(cam.name),  # PyAV loads when first used
             )
         ptz_controllers = _ptz_controllers(config, ptz_backends)
+        talks = {cam.name: camera_talk(cam, onvif_sessions.get(cam.name)) for cam in config.cameras}
+        for name, talk in talks.items():
+            hubs[name].talk = talk
         snapshotters = {name: Snapshotter(hub) for name, hub in hubs.items()}
         workers = SendWorkerPool(config.webrtc.send_workers) if config.webrtc.send_workers else None
         return cls(
@@ -123,7 +130,9 @@ class Gateway:
                 ptz=ptz_controllers,
                 send_workers=workers,
                 quota=config.client_limits.sessions,
+                talk=talks,
             ),
+            talks=talks,
             connections=ConnectionGuard(config.client_limits.http),
             send_workers=workers,
             onvif_sessions=onvif_sessions,
@@ -196,6 +205,7 @@ class Gateway:
         self._ptz_loads.clear()
         # Viewers are gone (their moves were released): stop what still moves.
         await asyncio.gather(*(c.close() for c in self.ptz_controllers.values()))
+        await asyncio.gather(*(t.close() for t in self.talks.values()))
         await asyncio.gather(*(hub.close() for hub in self.hubs.values()))
         await asyncio.gather(*(s.close() for s in self.onvif_sessions.values()))
         if self._listener is not None:

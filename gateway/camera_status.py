@@ -46,6 +46,9 @@ class CameraStatus:
     audio_output: str | None = None
     audio_refused: str | None = None
     listeners: int = 0  # viewers receiving the camera's audio
+    # An admin may talk to it (an ONVIF audio backchannel), and in which codec.
+    talk: bool = False
+    talk_codec: str | None = None
     frames_received: int = field(default=0, metadata={"api": False})  # /metrics only
 
     def to_json(self) -> dict[str, Any]:

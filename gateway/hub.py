@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gateway.audio.fanout import AudioFanout, TranscoderFactory
 from gateway.audio.subscription import AudioSubscription
@@ -28,6 +29,9 @@ from gateway.media.normalizer import StreamNormalizer
 from gateway.sources.base import Source, SourceError, SourceLimitError
 from gateway.subscription import Subscription
 from gateway.tasks import spawn
+
+if TYPE_CHECKING:
+    from gateway.talkback.camera import CameraTalk
 
 log = logging.getLogger("camgate.hub")
 
@@ -101,6 +105,7 @@ class CameraHub:
         # The camera's sound (`audio: off` in its config: none), shared by every listener.
         self.audio = AudioFanout(name, enabled=audio, transcoder_factory=audio_transcoder)
         self.limits = limits or StreamLimits()
+        self.talk: CameraTalk | None = None  # talk back, where app.py sets it up
         self._source_factory = source_factory
         self._preload = preload
         self._linger_s = linger_s
@@ -544,6 +549,8 @@ class CameraHub:
             audio_output=output.codec if output else None,
             audio_refused=self.audio.refused,
             listeners=self.audio.listeners,
+            talk=self.talk is not None and self.talk.available,
+            talk_codec=self.talk.codec if self.talk is not None else None,
         )
 
 

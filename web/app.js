@@ -27,6 +27,9 @@ const grid = new CameraGrid($('#grid'), $('#viewer'), {
   sessions,
   onOpenChange: writeHash,
   onTilesChange: renderCount,
+  // Every session asks for push-to-talk; the gateway says on its "talk" channel whether
+  // this account may talk to that camera (admins, cameras with a backchannel).
+  playerOptions: { sessionOptions: { talk: true } },
 });
 
 // -- API polling ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import { AudioControl } from './audio.js';
 import { el, icon, setText } from './dom.js';
 import { CameraPlayer, combineState } from './player.js';
 import { PtzPad } from './ptz.js';
+import { TalkButton } from './talk.js';
 import { formatStats } from './stats.js';
 
 const PAD_KEY = 'camgate.ptzPad';
@@ -230,6 +231,8 @@ export class CameraGrid {
     this.padToggle = viewer.querySelector('.ptz-toggle');
     this.padToggle?.addEventListener('click', () => this.setPadShown(!this.padShown));
     viewer.querySelector('.viewer-ptz')?.append(this.pad.element);
+    this.talkButton = new TalkButton(); // push-to-talk, full view only
+    viewer.querySelector('.viewer-close')?.before(this.talkButton.element);
   }
 
   /** Show/hide the full view's PTZ pad (remembered). */
@@ -317,6 +320,7 @@ export class CameraGrid {
     document.body.classList.remove('viewer-open');
     for (const node of document.querySelectorAll('[data-inert-when-viewing]')) node.inert = false;
     this.pad.bind(null);
+    this.talkButton.bind(null);
     tile?.render();
     const focus = tile?.openButton ?? this._returnFocus;
     if (focus?.isConnected) focus.focus({ preventScroll: false });
@@ -334,6 +338,7 @@ export class CameraGrid {
     }
     this.viewer.toggleAttribute('data-ptz', hasPtz && this.padShown);
     this.pad.bind(hasPtz && this.padShown ? model.camera : null, model.player.ptz);
+    this.talkButton.bind(model.player.talk);
   }
 
   _restoreVideo() {

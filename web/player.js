@@ -4,6 +4,7 @@
 import { AudioPlayback } from './audio.js';
 import { PtzClient } from './ptz-client.js';
 import { Backoff } from './reconnect.js';
+import { TalkClient } from './talk.js';
 import { summarize } from './stats.js';
 import { WhepSession } from './whep.js';
 
@@ -51,6 +52,7 @@ export class CameraPlayer {
     this.ptz = new PtzClient(); // follows the current session's "ptz" data channel
     this.audio = new AudioPlayback(video); // muted until the user unmutes (audio.js)
     this.audio.onChange = () => this.onChange(this);
+    this.talk = new TalkClient(); // and its "talk" channel (push-to-talk)
     this._retryTimer = null;
     this._tickTimer = setInterval(() => this._tick(), this.timing.tickMs);
     this._onPlaying = () => this._tick();
@@ -112,6 +114,7 @@ export class CameraPlayer {
       onState: (state) => this._onSessionState(session, state),
       onDataChannel: (channel) => {
         if (channel.label === 'ptz' && session === this.session) this.ptz.attach(channel);
+        if (channel.label === 'talk' && session === this.session) this.talk.attach(channel, session);
       },
     });
     this.session = session;
@@ -165,6 +168,7 @@ export class CameraPlayer {
     this.session = null;
     if (this.sessions.get(this.name) === session) this.sessions.delete(this.name);
     this.ptz.detach();
+    this.talk.detach();
     session.close();
   }
 

@@ -30,6 +30,7 @@ export class WhepSession {
     dataChannels = ['ptz'],
     onDataChannel = () => {},
     audio = true, // offer to receive the camera's sound
+    talk = false, // push-to-talk (talk.js): a sendrecv audio m-line and a "talk" channel
   } = {}) {
     this.url = new URL(url, globalThis.location?.href).href;
     this.onState = onState;
@@ -37,7 +38,9 @@ export class WhepSession {
     this.requestTimeoutMs = requestTimeoutMs;
     this.fetch = fetchFn;
     this.PeerConnection = PeerConnection;
-    this.dataChannelLabels = dataChannels;
+    this.dataChannelLabels = talk ? [...dataChannels, 'talk'] : dataChannels;
+    this.talk = talk;
+    this.audioTransceiver = null; // its sender carries the microphone while talking
     this.onDataChannel = onDataChannel;
     this.audio = audio;
     this.channels = {}; // label -> RTCDataChannel
@@ -65,8 +68,10 @@ export class WhepSession {
     const pc = (this.pc = new this.PeerConnection({ iceServers: [] }));
     this.stream = new MediaStream();
     pc.addTransceiver('video', { direction: 'recvonly' });
-    // The camera's sound, if it has any (the gateway answers the m-line inactive if not).
-    if (this.audio !== false) pc.addTransceiver('audio', { direction: 'recvonly' });
+    // One audio m-line: the camera's sound, if it has any (the gateway answers it inactive
+    // if not), and with push-to-talk the microphone the other way.
+    if (this.talk) this.audioTransceiver = pc.addTransceiver('audio', { direction: 'sendrecv' });
+    else if (this.audio !== false) pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.addEventListener('track', (event) => this.stream.addTrack(event.track));
     pc.addEventListener('icecandidate', (event) => this._onCandidate(event.candidate));
     pc.addEventListener('connectionstatechange', () => this._onConnectionState());

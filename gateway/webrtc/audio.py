@@ -164,11 +164,16 @@ class ViewerAudio:
     send_loop: FastSender | None = None
 
 
-def decline_other_audio(pc: RTCPeerConnection, audio: ViewerAudio | None) -> None:
+def decline_other_audio(
+    pc: RTCPeerConnection, audio: ViewerAudio | None, keep: object = None
+) -> None:
     """After the offer is applied: audio m-lines camgate sends nothing on are answered
-    inactive (aiortc would answer recvonly to a sendrecv one)."""
+    inactive (aiortc would answer recvonly to a sendrecv one), except `keep` (the one
+    an admin talks on)."""
     for transceiver in pc.getTransceivers():
-        if transceiver.kind == "audio" and (audio is None or transceiver is not audio.transceiver):
+        if transceiver.kind != "audio" or transceiver is keep:
+            continue
+        if audio is None or transceiver is not audio.transceiver:
             transceiver.direction = "inactive"
 
 

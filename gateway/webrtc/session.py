@@ -27,6 +27,7 @@ from gateway.hub import CameraHub, CameraState
 from gateway.ptz.channel import LABEL as PTZ_LABEL
 from gateway.ptz.channel import PtzChannel
 from gateway.ptz.controller import PtzController
+from gateway.talkback.camera import CameraTalk
 from gateway.tasks import spawn
 from gateway.webrtc.audio import ViewerAudio, decline_other_audio, open_viewer_audio
 from gateway.webrtc.avsync import clock_of
@@ -40,6 +41,7 @@ from gateway.webrtc.limits import (
 )
 from gateway.webrtc.passthrough import PassthroughTrack, attach_fast_sender
 from gateway.webrtc.sdpfrag import MAX_CANDIDATES, TrickleFragment
+from gateway.webrtc.talk import attach_talk
 
 log = logging.getLogger("camgate.webrtc")
 
@@ -69,6 +71,7 @@ class WhepSession:
     can_steer: bool = True  # the account that opened it may use PTZ
     send_loop: FastSender | None = None  # camgate's RTP send loop (None: aiortc's)
     audio: ViewerAudio | None = None  # the camera's sound, when the offer asked for audio
+    talk_transceiver: Any = None  # the audio m-line carrying an admin's voice (talk.py)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     closed_callbacks: list[Callable[[], object]] = field(default_factory=list)
     ptz_channels: list[PtzChannel] = field(default_factory=list)
@@ -126,7 +129,9 @@ class WhepSessions:
         ptz: Mapping[str, PtzController] | None = None,
         send_workers: SendWorkers | None = None,
         quota: SessionQuota | None = None,
+        talk: Mapping[str, CameraTalk] | None = None,
     ) -> None:
+        self._talk: Mapping[str, CameraTalk] = talk if talk is not None else {}
         self._ice_servers = tuple(ice_servers)
         self.limits = SessionLimiter(quota)
         self._send_workers = send_workers
@@ -177,6 +182,7 @@ class WhepSessions:
         )
         pc.on("datachannel", lambda channel: self._on_datachannel(session, channel))
         audio: ViewerAudio | None = None
+        attach_talk(session, self._talk.get(hub.name))  # the browser's mic: docs/audio.md
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             prefer_camera_profile(transceiver, await _camera_profile(hub))
@@ -201,7 +207,7 @@ class WhepSessions:
                 await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             except Exception as exc:
                 raise OfferError(_offer_failure(exc)) from None
-            decline_other_audio(pc, audio)
+            decline_other_audio(pc, audio, keep=session.talk_transceiver)
             await _answer(pc)
         except BaseException:
             if audio is not None:

@@ -132,7 +132,7 @@ class CameraServer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.loop = GLib.MainLoop()
-        self.server = GstRtspServer.RTSPServer()
+        self.server = self.new_server()
         self.server.set_address("127.0.0.1")
         self.server.set_service(str(args.port))
         self.pool = self.server.get_session_pool()
@@ -149,9 +149,15 @@ class CameraServer:
             mounts.add_factory(path, self.make_factory(launch))
         self.server.connect("client-connected", self.on_client_connected)
 
+    def new_server(self) -> GstRtspServer.RTSPServer:
+        return GstRtspServer.RTSPServer()  # a subclass may serve another kind
+
+    def new_factory(self) -> GstRtspServer.RTSPMediaFactory:
+        return GstRtspServer.RTSPMediaFactory()
+
     def make_factory(self, launch: str) -> GstRtspServer.RTSPMediaFactory:
         check_launch(launch)
-        factory = GstRtspServer.RTSPMediaFactory()
+        factory = self.new_factory()
         factory.set_launch(launch)
         factory.set_shared(self.args.shared)
         if self.args.user is not None:

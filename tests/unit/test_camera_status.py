@@ -41,6 +41,8 @@ API_KEYS = [
     "audio_output",
     "audio_refused",
     "listeners",
+    "talk",
+    "talk_codec",
 ]
 
 

@@ -1,0 +1,194 @@
+"""One RTSP session to a camera's audio backchannel: its own control connection,
+
+    connect -> OPTIONS -> DESCRIBE -> SETUP (the backchannel, TCP interleaved) -> PLAY
+    -> RTP out on the interleaved channel, keepalives -> TEARDOWN
+
+with `Require: www.onvif.org/ver20/backchannel` on every request (cameras forget the
+backchannel otherwise). The control connection is camgate's RTSP client's
+(gateway/sources/rtsp.py). Errors are TalkError with a message safe to show to the
+speaker: credentials go in the Authorization header and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+
+from gateway.rtsp.auth import Authenticator
+from gateway.rtsp.message import InterleavedFrame, RtspResponse
+from gateway.rtsp.sdp import base_url
+from gateway.rtsp.url import RtspUrl, parse_url, strip_credentials
+from gateway.sources.base import SourceError
+from gateway.sources.rtsp import (
+    TEARDOWN_TIMEOUT_S,
+    _Control,
+    _insecure_tls_context,
+    parse_session_header,
+    parse_transport,
+)
+from gateway.talkback.rtp import RtpPacketizer
+from gateway.talkback.sdp import (
+    REQUIRE_BACKCHANNEL,
+    Backchannel,
+    BackchannelUnsupported,
+    find_backchannel,
+)
+
+log = logging.getLogger("camgate.talk")
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+class TalkError(Exception):
+    """Talking to the camera failed; the message is safe to show to the speaker."""
+
+
+def _status(response: RtspResponse) -> str:
+    reason = "".join(c for c in response.reason[:60] if c.isprintable())
+    return f"{response.status} {reason}".strip()
+
+
+class BackchannelSession:
+    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        try:
+            self._url: RtspUrl = parse_url(url)
+        except ValueError as exc:
+            raise TalkError(str(exc)) from None
+        self.timeout_s = timeout_s
+        self.backchannel: Backchannel | None = None
+        self.packetizer: RtpPacketizer | None = None
+        self._control: _Control | None = None
+        self._channel = 0
+        self._keepalive_method = "OPTIONS"
+        self._keepalive: asyncio.Task[None] | None = None
+        self.packets_sent = 0
+
+    @property
+    def alive(self) -> bool:
+        return self._control is not None and self._control.alive
+
+    async def describe(self) -> Backchannel:
+        """Connect, DESCRIBE with the Require header, and learn the backchannel
+        (BackchannelUnsupported if the camera has none camgate can use)."""
+        control = await self._connect()
+        self._control = control
+        options = await self._request("OPTIONS", self._url.public)
+        public = (options.headers.get("Public") or "") if options.ok else ""
+        self._keepalive_method = "GET_PARAMETER" if "GET_PARAMETER" in public else "OPTIONS"
+        response = await self._request(
+            "DESCRIBE", self._url.public, [("Accept", "application/sdp")]
+        )
+        if response.status == 551:  # RFC 2326 12.32: it does not know the Require tag
+            raise BackchannelUnsupported(
+                f"the camera has no audio backchannel ({_status(response)})"
+            )
+        if not response.ok:
+            raise TalkError(f"the camera refused DESCRIBE: {_status(response)}")
+        base = base_url(response.headers, self._url.public)
+        self.backchannel = find_backchannel(response.body.decode("utf-8", "replace"), base)
+        return self.backchannel
+
+    async def open(self) -> Backchannel:
+        """DESCRIBE, SETUP and PLAY: afterwards `send` reaches the camera's speaker."""
+        backchannel = await self.describe()
+        spec = "RTP/AVP/TCP;unicast;interleaved=0-1"
+        setup = await self._request(
+            "SETUP", strip_credentials(backchannel.control_url), [("Transport", spec)]
+        )
+        if not setup.ok:
+            raise TalkError(f"the camera refused the backchannel SETUP: {_status(setup)}")
+        assert self._control is not None
+        session = parse_session_header(setup.headers.get("Session") or "")
+        self._control.session = session.id or None
+        channels = parse_transport(setup.headers.get("Transport") or "").get("interleaved", "0")
+        first = channels.partition("-")[0]
+        self._channel = int(first) if first.isdigit() and int(first) < 256 else 0
+        play = await self._request("PLAY", strip_credentials(backchannel.aggregate_url))
+        if not play.ok and backchannel.control_url != backchannel.aggregate_url:
+            play = await self._request("PLAY", strip_credentials(backchannel.control_url))
+        if not play.ok:
+            raise TalkError(f"the camera refused PLAY of the backchannel: {_status(play)}")
+        self.packetizer = RtpPacketizer(backchannel.payload_type, backchannel.clock_rate)
+        self._keepalive = asyncio.create_task(
+            self._keep_alive(session.timeout / 2), name="talk-keepalive"
+        )
+        log.info(
+            "backchannel to %s open: %s/%d/%d",
+            self._url,
+            backchannel.codec,
+            backchannel.clock_rate,
+            backchannel.channels,
+        )
+        return backchannel
+
+    def send(self, payload: bytes, samples: int, marker: bool = False) -> None:
+        """One RTP packet carrying `samples` samples (per channel) to the camera."""
+        if self._control is None or self.packetizer is None:
+            return
+        self._control.send_interleaved(
+            self._channel, self.packetizer.packet(payload, samples, marker)
+        )
+        self.packets_sent += 1
+
+    async def close(self) -> None:
+        """TEARDOWN (briefly, best effort) and close; safe to call twice."""
+        control, self._control = self._control, None
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            await asyncio.gather(self._keepalive, return_exceptions=True)
+            self._keepalive = None
+        if control is None:
+            return
+        try:
+            if control.session and control.alive and self.backchannel is not None:
+                uri = strip_credentials(self.backchannel.aggregate_url)
+                with contextlib.suppress(SourceError, OSError):
+                    await control.exchange(
+                        "TEARDOWN", uri, [REQUIRE_BACKCHANNEL], timeout=TEARDOWN_TIMEOUT_S
+                    )
+        finally:
+            await control.close()
+            log.info("backchannel to %s closed (%d packets sent)", self._url, self.packets_sent)
+
+    async def _connect(self) -> _Control:
+        url = self._url
+        tls = _insecure_tls_context() if url.tls else None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    url.host, url.port, ssl=tls, server_hostname=url.host if tls else None
+                ),
+                self.timeout_s,
+            )
+        except TimeoutError:
+            raise TalkError(f"no answer from {url.netloc} within {self.timeout_s:g} s") from None
+        except socket.gaierror:
+            raise TalkError(f"cannot resolve {url.host}") from None
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise TalkError(f"cannot connect to {url.netloc}: {reason}") from None
+        auth = Authenticator(url.username, url.password or "") if url.username else None
+        return _Control(reader, writer, auth, self.timeout_s, self._on_frame)
+
+    async def _request(
+        self, method: str, uri: str, headers: list[tuple[str, str]] | None = None
+    ) -> RtspResponse:
+        assert self._control is not None
+        try:
+            return await self._control.request(method, uri, [REQUIRE_BACKCHANNEL, *(headers or [])])
+        except SourceError as exc:
+            raise TalkError(str(exc)) from None
+
+    def _on_frame(self, frame: InterleavedFrame) -> None:
+        pass  # the camera's RTCP receiver reports: nothing to act on
+
+    async def _keep_alive(self, interval: float) -> None:
+        assert self.backchannel is not None
+        uri = strip_credentials(self.backchannel.aggregate_url)
+        while self._control is not None and self._control.alive:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(TalkError):
+                await self._request(self._keepalive_method, uri)
