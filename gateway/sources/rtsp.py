@@ -365,6 +365,32 @@ class _UdpMedia:
 # --- the source --------------------------------------------------------------------------
 
 
+async def open_control(
+    url: RtspUrl, timeout: float, on_frame: Callable[[InterleavedFrame], None]
+) -> _Control:
+    """An RTSP connection to `url` (TLS for rtsps://), authenticating as its user; every
+    failure a SourceError whose message is safe to show."""
+    tls = _insecure_tls_context() if url.tls else None
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                url.host, url.port, ssl=tls, server_hostname=url.host if tls else None
+            ),
+            timeout,
+        )
+    except TimeoutError:
+        raise SourceError(f"no answer from {url.netloc} within {timeout:g} s") from None
+    except socket.gaierror:  # its errno is a resolver code: "Unknown error -3"
+        raise SourceError(f"cannot resolve {url.host}") from None
+    except OSError as exc:
+        # asyncio's strerror repeats the address ("Connect call failed ('h', p)"):
+        # the errno's own text ("Connection refused") is what a user needs.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise SourceError(f"cannot connect to {url.netloc}: {reason}") from None
+    auth = Authenticator(url.username, url.password or "") if url.username else None
+    return _Control(reader, writer, auth, timeout, on_frame)
+
+
 class RtspSource:
     """An RTSP camera. Stats for the API: packets_received, packets_lost, bytes_received.
 
@@ -464,26 +490,9 @@ class RtspSource:
     # --- connection and handshake ---------------------------------------------------
 
     async def _connect(self, url: RtspUrl) -> _Control:
-        tls = _insecure_tls_context() if url.tls else None
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(
-                    url.host, url.port, ssl=tls, server_hostname=url.host if tls else None
-                ),
-                self.timeout,
-            )
-        except TimeoutError:
-            raise SourceError(f"no answer from {url.netloc} within {self.timeout:g} s") from None
-        except socket.gaierror:  # its errno is a resolver code: "Unknown error -3"
-            raise SourceError(f"cannot resolve {url.host}") from None
-        except OSError as exc:
-            # asyncio's strerror repeats the address ("Connect call failed ('h', p)"):
-            # the errno's own text ("Connection refused") is what a user needs.
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise SourceError(f"cannot connect to {url.netloc}: {reason}") from None
+        control = await open_control(url, self.timeout, self._on_frame)
         self.connected = True
-        auth = Authenticator(url.username, url.password or "") if url.username else None
-        return _Control(reader, writer, auth, self.timeout, self._on_frame)
+        return control
 
     async def _describe(self, control: _Control, url: RtspUrl) -> H264Stream | RtspUrl:
         options = await control.request("OPTIONS", url.public)

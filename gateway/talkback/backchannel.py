@@ -14,10 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 
-from gateway.rtsp.auth import Authenticator
 from gateway.rtsp.message import InterleavedFrame, RtspResponse
 from gateway.rtsp.sdp import base_url
 from gateway.rtsp.url import RtspUrl, parse_url, strip_credentials
@@ -25,7 +22,7 @@ from gateway.sources.base import SourceError
 from gateway.sources.rtsp import (
     TEARDOWN_TIMEOUT_S,
     _Control,
-    _insecure_tls_context,
+    open_control,
     parse_session_header,
     parse_transport,
 )
@@ -154,24 +151,10 @@ class BackchannelSession:
             log.info("backchannel to %s closed (%d packets sent)", self._url, self.packets_sent)
 
     async def _connect(self) -> _Control:
-        url = self._url
-        tls = _insecure_tls_context() if url.tls else None
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(
-                    url.host, url.port, ssl=tls, server_hostname=url.host if tls else None
-                ),
-                self.timeout_s,
-            )
-        except TimeoutError:
-            raise TalkError(f"no answer from {url.netloc} within {self.timeout_s:g} s") from None
-        except socket.gaierror:
-            raise TalkError(f"cannot resolve {url.host}") from None
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise TalkError(f"cannot connect to {url.netloc}: {reason}") from None
-        auth = Authenticator(url.username, url.password or "") if url.username else None
-        return _Control(reader, writer, auth, self.timeout_s, self._on_frame)
+            return await open_control(self._url, self.timeout_s, self._on_frame)
+        except SourceError as exc:
+            raise TalkError(str(exc)) from None
 
     async def _request(
         self, method: str, uri: str, headers: list[tuple[str, str]] | None = None
