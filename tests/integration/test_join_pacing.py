@@ -22,19 +22,42 @@ CAMERA = testsrc_h264(width=960, height=540, gop=60, bitrate_kbps=4000, pattern=
 log = logging.getLogger("test")
 
 
-async def independent_receiver(base_url: str, frames: int) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.rig.whep_receiver", base_url, "cam", str(frames), "60",
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        stdout, _ = await asyncio.wait_for(proc.communicate(), 90)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await asyncio.wait_for(proc.wait(), 10)
-    assert proc.returncode == 0, "the receiver failed"
-    return dict(json.loads(stdout.decode().strip().splitlines()[-1]))
+class IndependentReceiver:
+    """tests.rig.whep_receiver in its own process, started (imports done) before it joins."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, base_url: str, frames: int) -> IndependentReceiver:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.rig.whep_receiver", base_url, "cam", str(frames), "60",
+            "--on-go", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        receiver = cls(proc)
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        except BaseException:
+            await receiver.kill()
+            raise
+        assert line.strip() == b"ready", f"the receiver did not start: {line!r}"
+        return receiver
+
+    async def run(self) -> dict[str, Any]:
+        """Join now; the receiver's result once it has its frames."""
+        proc = self.proc
+        try:
+            stdout, _ = await asyncio.wait_for(proc.communicate(b"go\n"), 90)
+        finally:
+            await self.kill()
+        assert proc.returncode == 0, "the receiver failed"
+        return dict(json.loads(stdout.decode().strip().splitlines()[-1]))
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await asyncio.wait_for(self.proc.wait(), 10)
 
 
 async def join_late_in_the_gop(
@@ -49,10 +72,19 @@ async def join_late_in_the_gop(
     gw = await start_gateway(cameras=[camera], webrtc=webrtc)
     hub = gw.hub("cam")
     await hub.wait_live(30)
-    await wait_until(lambda: hub.status().gop_frames >= 45, timeout=30)
     # 60 frames: the burst (~45) and live frames after it
-    runs = (independent_receiver(gw.base_url, 60) for _ in range(viewers))
-    return list(await asyncio.gather(*runs))
+    starting = [IndependentReceiver.start(gw.base_url, 60) for _ in range(viewers)]
+    started = await asyncio.gather(*starting, return_exceptions=True)
+    receivers = [r for r in started if isinstance(r, IndependentReceiver)]
+    try:
+        for failure in started:
+            if isinstance(failure, BaseException):
+                raise failure
+        await wait_until(lambda: hub.status().gop_frames >= 45, timeout=30)
+        return list(await asyncio.gather(*(r.run() for r in receivers)))
+    finally:
+        for receiver in receivers:
+            await receiver.kill()
 
 
 @pytest.mark.parametrize("send_workers", [0, 2])
