@@ -89,6 +89,7 @@ export class CameraPlayer {
       state: this.state,
       connectionState: this.session?.pc?.connectionState ?? null,
       error: this.error,
+      stream: this.streams.status, // main/sub and the path estimate, from the gateway (null: not told)
       ...(this.stats || {}),
     };
   }

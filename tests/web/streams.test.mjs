@@ -233,6 +233,7 @@ test('player: a tile POSTs ?view=grid with the stored pin, and follows the sessi
     channel.receive(STATUS);
     assert.ok(changes > before, 'a status re-renders the tile');
     assert.equal(player.streams.status.reason, 'congestion');
+    assert.equal((await player.collectStats()).stream.current, 'sub', 'window.camgate.stats() tells tests the stream');
   } finally {
     player.destroy();
   }
