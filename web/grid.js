@@ -19,12 +19,19 @@ function readPadShown() {
   }
 }
 
-/** "1920×1080 · 30 fps · H.264 High" from the camera object (what the gateway receives). */
-export function describeCamera(camera) {
+/**
+ * "1920×1080 · 30 fps · H.264 High" from the camera object (what the gateway receives); of
+ * the stream this viewer gets ("main"/"sub") when the camera object lists its streams.
+ */
+export function describeCamera(camera, streamName = null) {
+  const stream = Array.isArray(camera.streams) ? camera.streams.find((s) => s?.name === streamName) : null;
+  const shown = stream?.width && stream?.height
+    ? { codec: camera.codec, width: stream.width, height: stream.height, fps: stream.fps, profile: stream.profile }
+    : camera;
   const parts = [];
-  if (camera.width && camera.height) parts.push(`${camera.width}×${camera.height}`);
-  if (camera.fps) parts.push(`${Math.round(camera.fps)} fps`);
-  if (camera.codec) parts.push([camera.codec === 'H264' ? 'H.264' : camera.codec, camera.profile].filter(Boolean).join(' '));
+  if (shown.width && shown.height) parts.push(`${shown.width}×${shown.height}`);
+  if (shown.fps) parts.push(`${Math.round(shown.fps)} fps`);
+  if (shown.codec) parts.push([shown.codec === 'H264' ? 'H.264' : shown.codec, shown.profile].filter(Boolean).join(' '));
   return parts.join(' · ');
 }
 
@@ -70,7 +77,7 @@ function renderChrome(parts, model) {
   setText(parts.badgeText, status.text);
   parts.badge.title = status.detail || status.text;
   setText(parts.name, camera.name);
-  setText(parts.meta, describeCamera(camera));
+  setText(parts.meta, describeCamera(camera, player.streams.status?.current));
   const viewers = camera.viewers ?? 0;
   setText(parts.viewerCount, String(viewers));
   parts.viewers.title = `${viewers} viewer${viewers === 1 ? '' : 's'} on the gateway`;

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { FakeEvent, install } from './fake-dom.mjs';
 
 const document = install();
-const { CameraGrid } = await import('../../web/grid.js');
+const { CameraGrid, describeCamera } = await import('../../web/grid.js');
 
 const STATUS = {
   type: 'stream', current: 'sub', pin: 'auto', view: 'grid', streams: ['main', 'sub'], reason: 'congestion',
@@ -146,4 +146,31 @@ test('a gateway that never opens the channel: no control, nothing breaks', (t) =
   grid.close();
   assert.equal(tile.element.querySelector('.stream').hidden, true);
   assert.equal(tile.player.streams.view, 'grid');
+});
+
+test('the tile\'s details describe the stream it gets, when the camera object lists its streams', () => {
+  const camera = {
+    name: 'yard', codec: 'H264', width: 1920, height: 1080, fps: 25, profile: 'High',
+    streams: [
+      { name: 'main', width: 1920, height: 1080, fps: 25, bitrate_kbps: 4000, profile: 'High', state: 'live' },
+      { name: 'sub', width: 640, height: 360, fps: 15, bitrate_kbps: 500, profile: 'Main', state: 'live' },
+    ],
+  };
+  assert.equal(describeCamera(camera), '1920×1080 · 25 fps · H.264 High');
+  assert.equal(describeCamera(camera, 'sub'), '640×360 · 15 fps · H.264 Main');
+  assert.equal(describeCamera(camera, 'main'), '1920×1080 · 25 fps · H.264 High');
+  const notYet = { ...camera, streams: [camera.streams[0], { name: 'sub', width: null, height: null, fps: 0, profile: null }] };
+  assert.equal(describeCamera(notYet, 'sub'), '1920×1080 · 25 fps · H.264 High', 'unknown size: the camera\'s own');
+  assert.equal(describeCamera({ ...camera, streams: 'odd' }, 'sub'), '1920×1080 · 25 fps · H.264 High');
+
+  const { grid, channels } = setup();
+  try {
+    grid.update([{ ...camera, state: 'offline' }, { name: 'door', state: 'offline' }]);
+    const meta = grid.tiles.get('yard').element.querySelector('.cam-meta');
+    assert.equal(meta.textContent, '1920×1080 · 25 fps · H.264 High');
+    channels.yard.receive(STATUS);
+    assert.equal(meta.textContent, '640×360 · 15 fps · H.264 Main');
+  } finally {
+    grid.destroyAll();
+  }
 });
