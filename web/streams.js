@@ -140,6 +140,7 @@ export class StreamClient {
     this._handlers = {
       open: () => this._sync(),
       message: (event) => this._receive(event.data),
+      close: () => this._forget(), // a status nobody refreshes any more is not shown
     };
   }
 
@@ -205,6 +206,12 @@ export class StreamClient {
     } catch {
       return false; // closing: the next session's URL carries it
     }
+  }
+
+  _forget() {
+    if (!this.status) return;
+    this.status = null;
+    this.onChange();
   }
 
   _receive(data) {

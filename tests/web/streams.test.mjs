@@ -185,6 +185,11 @@ test('status messages drive the badge; bad ones change nothing; a silent gateway
   assert.equal(changes, 1);
   channel.receive({ ...STATUS, current: 'main', reason: 'recovered' });
   assert.equal(describeReason(client.status), 'link recovered');
+  channel.readyState = 'closed';
+  channel.dispatchEvent(new Event('close'));
+  assert.equal(client.status, null, 'a closed channel\'s last status is not shown');
+  channel.readyState = 'open';
+  channel.receive(STATUS);
   client.detach();
   assert.equal(client.status, null, 'a new session starts without a status');
   channel.receive(STATUS);
