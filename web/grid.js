@@ -7,6 +7,7 @@ import { CameraPlayer, combineState } from './player.js';
 import { PtzPad } from './ptz.js';
 import { TalkButton } from './talk.js';
 import { formatStats } from './stats.js';
+import { StreamControl } from './streams.js';
 
 const PAD_KEY = 'camgate.ptzPad';
 
@@ -18,12 +19,19 @@ function readPadShown() {
   }
 }
 
-/** "1920×1080 · 30 fps · H.264 High" from the camera object (what the gateway receives). */
-export function describeCamera(camera) {
+/**
+ * "1920×1080 · 30 fps · H.264 High" from the camera object (what the gateway receives); of
+ * the stream this viewer gets ("main"/"sub") when the camera object lists its streams.
+ */
+export function describeCamera(camera, streamName = null) {
+  const stream = Array.isArray(camera.streams) ? camera.streams.find((s) => s?.name === streamName) : null;
+  const shown = stream?.width && stream?.height
+    ? { codec: camera.codec, width: stream.width, height: stream.height, fps: stream.fps, profile: stream.profile }
+    : camera;
   const parts = [];
-  if (camera.width && camera.height) parts.push(`${camera.width}×${camera.height}`);
-  if (camera.fps) parts.push(`${Math.round(camera.fps)} fps`);
-  if (camera.codec) parts.push([camera.codec === 'H264' ? 'H.264' : camera.codec, camera.profile].filter(Boolean).join(' '));
+  if (shown.width && shown.height) parts.push(`${shown.width}×${shown.height}`);
+  if (shown.fps) parts.push(`${Math.round(shown.fps)} fps`);
+  if (shown.codec) parts.push([shown.codec === 'H264' ? 'H.264' : shown.codec, shown.profile].filter(Boolean).join(' '));
   return parts.join(' · ');
 }
 
@@ -53,6 +61,7 @@ function buildChrome({ headingTag = 'span', badgeInLabel = true } = {}) {
     meta: el('span', 'cam-meta'),
     stats: el('dl', 'stats', { 'aria-label': 'Stream statistics' }),
     audio: new AudioControl(), // unmute + level meter, or which codec has no sound
+    stream: new StreamControl(), // main/sub badge and pin, once the gateway reports two streams
   };
   parts.cover.append(icon('camera'), parts.coverText);
   parts.badge.append(el('span', 'dot'), parts.badgeText);
@@ -68,7 +77,7 @@ function renderChrome(parts, model) {
   setText(parts.badgeText, status.text);
   parts.badge.title = status.detail || status.text;
   setText(parts.name, camera.name);
-  setText(parts.meta, describeCamera(camera));
+  setText(parts.meta, describeCamera(camera, player.streams.status?.current));
   const viewers = camera.viewers ?? 0;
   setText(parts.viewerCount, String(viewers));
   parts.viewers.title = `${viewers} viewer${viewers === 1 ? '' : 's'} on the gateway`;
@@ -87,12 +96,14 @@ function renderChrome(parts, model) {
 
   parts.audio.bind(player.audio);
   parts.audio.render(camera);
+  parts.stream.bind(player.streams);
+  parts.stream.render(camera.name);
 
-  if (model.showStats) renderStats(parts.stats, player.stats);
+  if (model.showStats) renderStats(parts.stats, player.stats, player.streams.status);
 }
 
-function renderStats(dl, stats) {
-  const rows = formatStats(stats);
+function renderStats(dl, stats, streamStatus) {
+  const rows = formatStats(stats, streamStatus);
   dl.toggleAttribute('data-empty', !stats);
   if (dl.children.length !== rows.length * 2) {
     dl.replaceChildren(...rows.flatMap(() => [el('dt'), el('dd')]));
@@ -126,7 +137,7 @@ class Tile {
     this.video.addEventListener('playing', () => this.media.classList.add('playing'));
     this.poster.src = `/api/cameras/${encodeURIComponent(camera.name)}/snapshot.jpg?cached=1`;
     this.parts = buildChrome();
-    const { cover, badge, viewers, warning, name, meta, stats, audio } = this.parts;
+    const { cover, badge, viewers, warning, name, meta, stats, audio, stream } = this.parts;
     const top = el('div', 'tile-top');
     const topRight = el('div', 'tile-top-right');
     this.ptzToggle = el('button', 'tile-ptz-toggle', { type: 'button', 'aria-pressed': 'false' });
@@ -136,7 +147,7 @@ class Tile {
       event.stopPropagation();
       this.setPtzOpen(!this.ptzOpen);
     });
-    topRight.append(warning, audio.refused, audio.button, viewers, this.ptzToggle);
+    topRight.append(stream.element, warning, audio.refused, audio.button, viewers, this.ptzToggle);
     top.append(badge, topRight);
     const bottom = el('div', 'tile-bottom');
     bottom.append(name, meta);
@@ -299,6 +310,7 @@ export class CameraGrid {
     else this._returnFocus = document.activeElement;
     this.openName = name;
     this.stage.prepend(tile.video);
+    tile.player.streams.setView('full'); // same session: the gateway moves it to the main stream
     tile.video.play?.()?.catch(() => {});
     this.viewer.hidden = false;
     this.viewer.dataset.camera = name;
@@ -345,16 +357,17 @@ export class CameraGrid {
     const tile = this.tiles.get(this.openName);
     if (!tile) return;
     tile.media.prepend(tile.video);
+    tile.player.streams.setView('grid');
     tile.video.play?.()?.catch(() => {});
     tile.render();
   }
 
   _mountViewerChrome() {
-    const { cover, badge, viewers, warning, name, meta, stats, audio } = this.viewerParts;
+    const { cover, badge, viewers, warning, name, meta, stats, audio, stream } = this.viewerParts;
     name.id = 'viewer-title';
     this.viewer.setAttribute('aria-labelledby', 'viewer-title');
     this.viewer.querySelector('.viewer-title').append(name, badge);
-    this.viewer.querySelector('.viewer-info').append(meta, viewers, warning, audio.refused, audio.button);
+    this.viewer.querySelector('.viewer-info').append(meta, stream.element, viewers, warning, audio.refused, audio.button);
     this.stage.append(cover, stats);
   }
 }

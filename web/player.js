@@ -6,6 +6,7 @@ import { PtzClient } from './ptz-client.js';
 import { Backoff } from './reconnect.js';
 import { TalkClient } from './talk.js';
 import { summarize } from './stats.js';
+import { StreamClient, withStreamQuery } from './streams.js';
 import { WhepSession } from './whep.js';
 
 /** Server states meaning the gateway has no picture from the camera right now. */
@@ -38,9 +39,12 @@ export class CameraPlayer {
   /**
    * @param {string} name camera name
    * @param {HTMLVideoElement} video where the stream plays (may move around the DOM)
-   * @param {{onChange?: Function, sessions?: Map, timing?: object, sessionOptions?: object}} options
+   * @param {{onChange?: Function, sessions?: Map, timing?: object, sessionOptions?: object, storage?: Storage}} options
+   *   storage: where the stream pin is remembered (localStorage by default)
    */
-  constructor(name, video, { onChange = () => {}, sessions = new Map(), timing = {}, sessionOptions = {} } = {}) {
+  constructor(name, video, {
+    onChange = () => {}, sessions = new Map(), timing = {}, sessionOptions = {}, storage,
+  } = {}) {
     Object.assign(this, { name, video, onChange, sessions, sessionOptions });
     this.timing = { ...DEFAULT_TIMING, ...timing };
     this.backoff = new Backoff();
@@ -53,6 +57,8 @@ export class CameraPlayer {
     this.audio = new AudioPlayback(video); // muted until the user unmutes (audio.js)
     this.audio.onChange = () => this.onChange(this);
     this.talk = new TalkClient(); // and its "talk" channel (push-to-talk)
+    this.streams = new StreamClient(name, { storage }); // main/sub: view, pin, the gateway's status
+    this.streams.onChange = () => this.onChange(this);
     this._retryTimer = null;
     this._tickTimer = setInterval(() => this._tick(), this.timing.tickMs);
     this._onPlaying = () => this._tick();
@@ -83,6 +89,7 @@ export class CameraPlayer {
       state: this.state,
       connectionState: this.session?.pc?.connectionState ?? null,
       error: this.error,
+      stream: this.streams.status, // main/sub and the path estimate, from the gateway (null: not told)
       ...(this.stats || {}),
     };
   }
@@ -109,12 +116,15 @@ export class CameraPlayer {
   async _connect() {
     this._retryTimer = null;
     if (this.away || !this.camera?.whep_url) return;
-    const session = new WhepSession(this.camera.whep_url, {
+    // A grid tile asks for the sub stream from the start, the full view for the main one.
+    const told = this.streams.query();
+    const session = new WhepSession(withStreamQuery(this.camera.whep_url, told), {
       ...this.sessionOptions,
       onState: (state) => this._onSessionState(session, state),
       onDataChannel: (channel) => {
         if (channel.label === 'ptz' && session === this.session) this.ptz.attach(channel);
         if (channel.label === 'talk' && session === this.session) this.talk.attach(channel, session);
+        if (channel.label === 'stream' && session === this.session) this.streams.attach(channel, told);
       },
     });
     this.session = session;
@@ -169,6 +179,7 @@ export class CameraPlayer {
     if (this.sessions.get(this.name) === session) this.sessions.delete(this.name);
     this.ptz.detach();
     this.talk.detach();
+    this.streams.detach();
     session.close();
   }
 

@@ -78,9 +78,19 @@ function formatBitrate(kbps) {
   return kbps >= 1000 ? `${(kbps / 1000).toFixed(2)} Mb/s` : `${kbps.toFixed(0)} kb/s`;
 }
 
-/** [label, value] rows for the overlay. */
-export function formatStats(s) {
+/**
+ * [label, value] rows for the overlay. stream: the gateway's status on the "stream" channel
+ * (streams.js parseStatus), whose rows follow: the stream in use and the path estimate.
+ */
+export function formatStats(s, stream = null) {
   if (!s) return [['video', 'not streaming']];
+  return [
+    ...formatVideoRows(s),
+    ...formatStreamRows(stream),
+  ];
+}
+
+function formatVideoRows(s) {
   return [
     ['res', s.width ? `${s.width}×${s.height}` : dash],
     ['fps', fixed(s.fps, 1)],
@@ -91,4 +101,24 @@ export function formatStats(s) {
     ['codec', s.codec || dash],
     ['decoder', s.decoder || dash],
   ];
+}
+
+/**
+ * Rows for the stream in use (with "auto" when camgate chooses) and the gateway's estimate
+ * of the path to this browser: what it carries, loss, RTT, and whether the main stream fits.
+ */
+export function formatStreamRows(status) {
+  if (!status) return [];
+  const pin = status.pin === 'auto' ? ' (auto)' : status.pin ? ' (pinned)' : '';
+  const rows = [['stream', `${status.current}${pin}`]];
+  const e = status.estimate;
+  if (!e) return [...rows, ['path', 'measuring…']];
+  const loss = e.loss == null ? dash : `${(e.loss * 100).toFixed(e.loss < 0.1 ? 1 : 0)} %`;
+  const rtt = e.rttMs == null ? dash : `${e.rttMs.toFixed(e.rttMs < 10 ? 1 : 0)} ms`;
+  rows.push(['path', `${formatBitrate(e.bitrateKbps)} · ${loss} lost · ${rtt}`]);
+  if (status.streams.includes('sub')) {
+    const allowed = e.mainAllowed == null ? dash : e.mainAllowed ? 'allowed' : 'not allowed';
+    rows.push(['main', e.mainKbps == null ? allowed : `${allowed} (${formatBitrate(e.mainKbps)})`]);
+  }
+  return rows;
 }

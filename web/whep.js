@@ -3,6 +3,7 @@
 //   const session = new WhepSession('/api/cameras/garage/whep', { onState });
 //   video.srcObject = await session.start();   // POST offer -> 201 + Location + answer
 //   session.channels.ptz                       // the "ptz" data channel (ptz-client.js)
+//   session.channels.stream                    // the "stream" data channel (streams.js)
 //   ...
 //   await session.close();                     // DELETE Location
 //
@@ -27,7 +28,7 @@ export class WhepSession {
     requestTimeoutMs = 10000,
     fetch: fetchFn = (...args) => globalThis.fetch(...args),
     RTCPeerConnection: PeerConnection = globalThis.RTCPeerConnection,
-    dataChannels = ['ptz'],
+    dataChannels = ['ptz', 'stream'],
     onDataChannel = () => {},
     audio = true, // offer to receive the camera's sound
     talk = false, // push-to-talk (talk.js): a sendrecv audio m-line and a "talk" channel
@@ -76,7 +77,8 @@ export class WhepSession {
     pc.addEventListener('icecandidate', (event) => this._onCandidate(event.candidate));
     pc.addEventListener('connectionstatechange', () => this._onConnectionState());
     // Before the offer, so it carries the SCTP m-line and the channels open with the
-    // session (the gateway answers them; a camera without PTZ just never uses "ptz").
+    // session (the gateway answers them; a camera without PTZ just never uses "ptz", and
+    // a gateway without main and sub streams never says anything on "stream").
     for (const label of this.dataChannelLabels) {
       const channel = pc.createDataChannel?.(label, { ordered: true });
       if (!channel) continue;

@@ -231,7 +231,7 @@ test('client: pending commands fail on close, on detach and after the timeout', 
 
 // -- the WHEP session opens the channel ---------------------------------------------------------
 
-test('WhepSession creates an ordered, reliable "ptz" channel before the offer', async () => {
+test('WhepSession creates ordered, reliable "ptz" and "stream" channels before the offer', async () => {
   const { WhepSession } = await import('../../web/whep.js');
   globalThis.MediaStream ??= class { addTrack() {} };
   const calls = [];
@@ -251,9 +251,11 @@ test('WhepSession creates an ordered, reliable "ptz" channel before the offer', 
     fetch, RTCPeerConnection: PC, onDataChannel: (channel) => seen.push(channel.label),
   });
   await session.start();
-  assert.deepEqual(calls, ['transceiver:video', 'transceiver:audio', ['channel', 'ptz', { ordered: true }], 'offer']);
-  assert.deepEqual(seen, ['ptz']);
+  assert.deepEqual(calls, ['transceiver:video', 'transceiver:audio',
+    ['channel', 'ptz', { ordered: true }], ['channel', 'stream', { ordered: true }], 'offer']);
+  assert.deepEqual(seen, ['ptz', 'stream']);
   assert.equal(session.channels.ptz.label, 'ptz');
+  assert.equal(session.channels.stream.label, 'stream');
 });
 
 test('preset names: what the gateway accepts (str.isprintable, 1-64 code points)', () => {
