@@ -240,6 +240,19 @@ class PicameraDevice:
     ) -> Any:
         """Open and start the camera if no stream runs yet, then start a new encoder
         (from `make_encoder(picamera2.encoders)`) on `stream` ("main" or "lores")."""
+        # Opening and starting run on worker threads that a cancel can't stop: let them
+        # finish, then undo, so no camera or encoder is left running that nobody stops.
+        starting = asyncio.ensure_future(self._start_encoder(stream, make_encoder, output))
+        try:
+            return await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await self.stop_encoder(await starting)
+            raise
+
+    async def _start_encoder(
+        self, stream: str, make_encoder: Callable[[ModuleType], Any], output: Any
+    ) -> Any:
         picamera2, encoders, _, libcamera = import_picamera2()
         async with self._locked():
             if self._camera is None:
@@ -329,6 +342,8 @@ class _PicameraStream:
     """One H.264 stream of the Pi camera: its own encoder on the shared device."""
 
     sdp_parameter_sets: list[bytes] = []  # repeat=True: SPS/PPS come before every IDR
+    # A new viewer gets a new IDR instead of the cached GOP (False once forcing fails).
+    fresh_keyframes = True
     stream = "main"  # picamera2's name of the camera output it encodes
 
     def __init__(
@@ -345,8 +360,6 @@ class _PicameraStream:
         self.description = (
             f"Pi camera {settings.camera} {size[0]}x{size[1]}@{settings.framerate} H.264"
         )
-        # A new viewer gets a new IDR instead of the cached GOP (False once forcing fails).
-        self.fresh_keyframes = True
         self._encoder: Any = None
         self._libav_keyframes: LibavKeyframes | None = None
 
