@@ -7,6 +7,10 @@ frame; frames cross to the event loop with call_soon_threadsafe, so neither side
 Unlike an RTSP camera, this one makes a keyframe when asked: the Pi 3/4's hardware
 encoder through `force_key_frame()`, the Pi 5's software one (libx264 via PyAV) through
 picamera_encoder.py, which copes with every PyAV version.
+
+A sub stream (`substream:`) is the ISP's low-resolution output ("lores") with an encoder
+of its own on the same Picamera2: PicameraDevice is that one camera, shared by the main
+and the sub stream's Sources (each its own hub) and started and stopped with them.
 """
 
 from __future__ import annotations
