@@ -191,10 +191,10 @@ class Picamera2:
             remove = [encoders]
         for encoder in remove:
             encoder.stop()
-            FAKE.encoder_stops += 1
         with self.lock:
             for encoder in remove:
                 self._encoders.remove(encoder)
+        FAKE.encoder_stops += len(remove)  # counted once they are gone
 
     @property
     def encoders(self):
