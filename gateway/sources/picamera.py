@@ -222,6 +222,7 @@ class PicameraDevice:
     def __init__(self, settings: PicameraSettings) -> None:
         self.settings = settings
         self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._camera: Any = None
         self._encoders: list[Any] = []
 
@@ -235,8 +236,9 @@ class PicameraDevice:
         return len(self._encoders)
 
     def _locked(self) -> asyncio.Lock:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:  # (a new loop: tests)
+            self._lock, self._lock_loop = asyncio.Lock(), loop
         return self._lock
 
     async def start_encoder(
