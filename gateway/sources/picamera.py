@@ -7,6 +7,10 @@ frame; frames cross to the event loop with call_soon_threadsafe, so neither side
 Unlike an RTSP camera, this one makes a keyframe when asked: the Pi 3/4's hardware
 encoder through `force_key_frame()`, the Pi 5's software one (libx264 via PyAV) through
 picamera_encoder.py, which copes with every PyAV version.
+
+A sub stream (`substream:`) is the ISP's low-resolution output ("lores") with an encoder
+of its own on the same Picamera2: PicameraDevice is that one camera, shared by the main
+and the sub stream's Sources (each its own hub) and started and stopped with them.
 """
 
 from __future__ import annotations
@@ -17,14 +21,15 @@ import importlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from msgspec import Meta
+from msgspec import Meta, field
 
-from gateway.config_model import Section, default_in_words, invalid
+from gateway.config_model import Section, default_in_words, invalid, shorthand
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
 from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.media.h264 import split_annexb
@@ -50,6 +55,37 @@ if TYPE_CHECKING:
 log = logging.getLogger("camgate.picamera")
 
 
+class PicameraSubstream(Section, frozen=True):
+    """`substream:` under `picamera:`: a second, smaller stream of the same sensor (the
+    ISP's low-resolution output with an H.264 encoder of its own); `substream: off`: none."""
+
+    enabled: bool = True
+    width: Annotated[int, Meta(ge=64, le=1920)] = 640
+    height: Annotated[
+        Annotated[int, Meta(ge=64, le=1080)] | None,
+        default_in_words("the main stream's shape at that width"),
+    ] = None
+    bitrate: Annotated[int, Meta(ge=100_000, le=25_000_000)] = 500_000  # bits per second
+
+    def __post_init__(self) -> None:
+        if self.width % 2 or (self.height or 0) % 2:
+            raise ValueError("width and height must be even numbers")
+
+
+def _substream_switch(value: Any) -> Any:
+    """`substream: off` (YAML reads a bare off as false)."""
+    return {"enabled": False} if value is False or value == "off" else value
+
+
+# The Pi 3/4's H.264 block (also the Zero 2 W's) is rated for H.264 level 4.0: 245,760
+# macroblocks a second, one 1080p30 stream, which its instances share.
+HARDWARE_MACROBLOCKS_PER_S = 245_760
+
+
+def macroblocks_per_s(width: int, height: int, framerate: int) -> int:
+    return -(-width // 16) * -(-height // 16) * framerate
+
+
 class PicameraSettings(Section, frozen=True):
     """A camera's `picamera:` block: the Pi's own camera (picamera2, hardware H.264 on
     Pi 3/4/Zero 2 W)."""
@@ -69,6 +105,10 @@ class PicameraSettings(Section, frozen=True):
     rotation: int = 0  # 0 or 180
     # A microphone on the Pi (ALSA): the camera then has sound.
     audio: MicrophoneSettings | None = None
+    # The second, smaller stream (docs/streams.md "The Pi camera").
+    substream: Annotated[PicameraSubstream, shorthand(_substream_switch)] = field(
+        default_factory=PicameraSubstream
+    )
 
     def __post_init__(self) -> None:
         if self.width % 2 or self.height % 2:
@@ -79,10 +119,60 @@ class PicameraSettings(Section, frozen=True):
                 f"{self.rotation!r}: the Pi camera turns by 0 or 180 degrees only "
                 "(use hflip/vflip for mirror images)",
             )
+        size = self._substream_wanted()
+        if size is not None and self.substream != PicameraSubstream():  # set by the user
+            width, height = size
+            if width > self.width or height > self.height:
+                raise invalid(
+                    "substream",
+                    f"{width}x{height} is larger than the main stream ({self.width}x"
+                    f"{self.height}): the sub stream must be smaller in both directions",
+                )
+            if (width, height) == (self.width, self.height):
+                raise invalid(
+                    "substream",
+                    f"{width}x{height} is the main stream's size: make it smaller or "
+                    "write `substream: off`",
+                )
 
     @property
     def keyframe_interval(self) -> int:
         return self.iperiod if self.iperiod is not None else 2 * self.framerate
+
+    @property
+    def substream_size(self) -> tuple[int, int] | None:
+        """The sub stream's (width, height), or None: `substream: off`, or the default
+        one would not be smaller than the main stream."""
+        size = self._substream_wanted()
+        if size is None or size[0] > self.width or size[1] > self.height:
+            return None
+        return None if size == (self.width, self.height) else size
+
+    def _substream_wanted(self) -> tuple[int, int] | None:
+        sub = self.substream
+        if not sub.enabled:
+            return None
+        if sub.height is not None:
+            return sub.width, sub.height
+        # The main stream's shape: the low-resolution output is scaled from the same crop.
+        return sub.width, max(2, round(sub.width * self.height / self.width / 2) * 2)
+
+    def hardware_encoder_overload(self) -> str | None:
+        """Why the Pi 3/4's hardware encoder can't carry the main and the sub stream
+        together at this size and frame rate, or None."""
+        size = self.substream_size
+        if size is None:
+            return None
+        main = macroblocks_per_s(self.width, self.height, self.framerate)
+        sub = macroblocks_per_s(*size, self.framerate)
+        if main + sub <= HARDWARE_MACROBLOCKS_PER_S:
+            return None
+        return (
+            f"the Pi's hardware H.264 encoder can't encode {self.width}x{self.height} and "
+            f"{size[0]}x{size[1]} at {self.framerate} fps together (it does one 1080p30 "
+            "stream's worth): lower the main stream's size or frame rate, or set "
+            "`substream: off`"
+        )
 
 
 INSTALL_HINT = (
@@ -123,19 +213,161 @@ def pi_camera_present(model_file: Path = DEVICE_MODEL) -> bool:
         return False
 
 
-class PicameraSource:
-    sdp_parameter_sets: list[bytes] = []  # repeat=True: SPS/PPS come before every IDR
-    # A new viewer gets a new IDR instead of the cached GOP (False once forcing fails).
-    fresh_keyframes = True
+class PicameraDevice:
+    """One Pi camera (one sensor), shared by its main and sub stream: opened, configured
+    (main and, when there is a sub stream, the ISP's low-resolution output) and started
+    when the first stream starts; each stream adds and removes its own encoder
+    (picamera2's start_encoder/stop_encoder); stopped and closed when the last one stops."""
 
     def __init__(self, settings: PicameraSettings) -> None:
         self.settings = settings
-        s = settings
-        self.description = f"Pi camera {s.camera} {s.width}x{s.height}@{s.framerate} H.264"
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._camera: Any = None
+        self._encoders: list[Any] = []
+
+    @property
+    def open(self) -> bool:
+        return self._camera is not None
+
+    @property
+    def streams(self) -> int:
+        """How many encoders run on the camera now."""
+        return len(self._encoders)
+
+    def _locked(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:  # (a new loop: tests)
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
+
+    async def start_encoder(
+        self, stream: str, make_encoder: Callable[[ModuleType], Any], output: Any
+    ) -> Any:
+        """Open and start the camera if no stream runs yet, then start a new encoder
+        (from `make_encoder(picamera2.encoders)`) on `stream` ("main" or "lores")."""
+        # Opening and starting run on worker threads that a cancel can't stop: let them
+        # finish, then undo, so no camera or encoder is left running that nobody stops.
+        starting = asyncio.ensure_future(self._start_encoder(stream, make_encoder, output))
+        try:
+            return await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await self.stop_encoder(await starting)
+            raise
+
+    async def _start_encoder(
+        self, stream: str, make_encoder: Callable[[ModuleType], Any], output: Any
+    ) -> Any:
+        picamera2, encoders, _, libcamera = import_picamera2()
+        async with self._locked():
+            if self._camera is None:
+                self._camera = await asyncio.to_thread(self._open, picamera2, libcamera)
+            camera = self._camera
+            try:
+                encoder = await asyncio.to_thread(make_encoder, encoders)
+                try:
+                    await asyncio.to_thread(_start_encoder, camera, encoder, output, stream)
+                except Exception as exc:
+                    raise SourceError(f"the Pi camera's encoder failed to start: {exc}") from None
+            except BaseException:
+                if not self._encoders:
+                    self._camera = None
+                    await asyncio.shield(stop_bounded(camera))
+                raise
+            self._encoders.append(encoder)
+            return encoder
+
+    async def stop_encoder(self, encoder: Any) -> None:
+        """Stop this stream's encoder; the last one stops and closes the camera too."""
+        async with self._locked():
+            if encoder not in self._encoders:
+                return
+            self._encoders.remove(encoder)
+            camera = self._camera
+            if self._encoders:
+                done = await _on_daemon_thread(
+                    lambda: camera.stop_encoder(encoder), STOP_TIMEOUT_S, "stop_encoder"
+                )
+                if not done:
+                    log.error("Pi camera: stop_encoder() did not return (camera thread stuck?)")
+                return
+            self._camera = None
+            await stop_bounded(camera)
+
+    def _open(self, picamera2: ModuleType, libcamera: ModuleType) -> Any:
+        s = self.settings
+        try:
+            camera = picamera2.Picamera2(s.camera)
+        except (IndexError, RuntimeError) as exc:
+            raise open_error(s.camera, exc) from None
+        try:
+            flip_h = s.hflip != (s.rotation == 180)  # 180 degrees = both flips
+            flip_v = s.vflip != (s.rotation == 180)
+            sub = s.substream_size
+            config = camera.create_video_configuration(
+                # YUV420 is what both encoders take without converting each frame (and
+                # the only format a Pi 3/4's low-resolution output has).
+                main={"size": (s.width, s.height), "format": "YUV420"},
+                lores={"size": sub, "format": "YUV420"} if sub else None,
+                controls={"FrameRate": s.framerate},
+                transform=libcamera.Transform(hflip=int(flip_h), vflip=int(flip_v)),
+            )
+            camera.configure(config)
+        except Exception as exc:
+            _close(camera)
+            raise SourceError(f"the Pi camera refused the configuration: {exc}") from None
+        return camera
+
+
+def _start_encoder(camera: Any, encoder: Any, output: Any, stream: str) -> None:
+    """On a worker thread: the encoder joins the running camera, or starts it."""
+    camera.start_encoder(encoder, output, name=stream)
+    if not camera.started:
+        try:
+            camera.start()
+        except Exception:
+            camera.stop_encoder(encoder)
+            raise
+
+
+# One device per camera index while a stream of it exists: the main and the sub stream's
+# Sources (built afresh for each connection) find the same one.
+_DEVICES: weakref.WeakValueDictionary[int, PicameraDevice] = weakref.WeakValueDictionary()
+
+
+def shared_device(settings: PicameraSettings) -> PicameraDevice:
+    device = _DEVICES.get(settings.camera)
+    if device is None or device.settings != settings:
+        device = PicameraDevice(settings)
+        _DEVICES[settings.camera] = device
+    return device
+
+
+class _PicameraStream:
+    """One H.264 stream of the Pi camera: its own encoder on the shared device."""
+
+    sdp_parameter_sets: list[bytes] = []  # repeat=True: SPS/PPS come before every IDR
+    # A new viewer gets a new IDR instead of the cached GOP (False once forcing fails).
+    fresh_keyframes = True
+    stream = "main"  # picamera2's name of the camera output it encodes
+
+    def __init__(
+        self,
+        settings: PicameraSettings,
+        device: PicameraDevice | None,
+        size: tuple[int, int],
+        bitrate: int,
+    ) -> None:
+        self.settings = settings
+        self.device = device if device is not None else shared_device(settings)
+        self.size = size
+        self.bitrate = bitrate
+        self.description = (
+            f"Pi camera {settings.camera} {size[0]}x{size[1]}@{settings.framerate} H.264"
+        )
         self._encoder: Any = None
         self._libav_keyframes: LibavKeyframes | None = None
-        self._microphone: Microphone | None = None  # PicameraWithMicrophone's
-        self._emit_audio: Callable[[AudioPacket], None] | None = None
 
     def request_keyframe(self) -> bool:
         """Ask the encoder for an IDR; from the event loop, never blocks or raises."""
@@ -156,7 +388,7 @@ class PicameraSource:
         return asked
 
     async def run(self, emit: Callable[[AccessUnit], None]) -> None:
-        picamera2, encoders, outputs, libcamera = import_picamera2()
+        _, _, outputs, _ = import_picamera2()
         loop = asyncio.get_running_loop()
         last_frame = [time.monotonic()]
         capture_clock = CaptureClock()  # sensor time since the first frame -> Unix time
@@ -186,17 +418,12 @@ class PicameraSource:
                 with contextlib.suppress(RuntimeError):  # the loop is closing
                     loop.call_soon_threadsafe(deliver, unit)
 
-        camera = await asyncio.to_thread(self._open, picamera2, libcamera)
+        encoder = await self.device.start_encoder(self.stream, self._make_encoder, LoopOutput())
         try:
-            encoder = await asyncio.to_thread(self._make_encoder, encoders)
-            try:
-                await asyncio.to_thread(camera.start_recording, encoder, LoopOutput())
-            except Exception as exc:
-                raise SourceError(f"the Pi camera's encoder failed to start: {exc}") from None
             self._encoder = encoder
             log.info("Pi camera %d recording (%s)", self.settings.camera, self.description)
-            if self._microphone is not None and self._emit_audio is not None:
-                self._microphone.start(self._emit_audio)
+            self._started()
+            last_frame[0] = time.monotonic()
             while True:
                 await asyncio.sleep(1.0)
                 if time.monotonic() - last_frame[0] > STALL_TIMEOUT_S:
@@ -207,9 +434,17 @@ class PicameraSource:
         finally:
             self._encoder = None
             self._libav_keyframes = None
-            if self._microphone is not None:
-                await asyncio.shield(self._microphone.stop())
-            await asyncio.shield(stop_bounded(camera))
+            await asyncio.shield(self._stopping())
+            await asyncio.shield(self.device.stop_encoder(encoder))
+
+    def _started(self) -> None:
+        """The encoder runs (the main stream starts its microphone here)."""
+
+    async def _stopping(self) -> None:
+        """Before the encoder stops."""
+
+    def _check_hardware(self) -> None:
+        """On a Pi 3/4 (hardware encoder), before this stream's encoder is made."""
 
     def _make_encoder(self, encoders: ModuleType) -> Any:
         """picamera2's H264Encoder: hardware on a Pi 3/4, LibavH264Encoder on a Pi 5."""
@@ -224,8 +459,10 @@ class PicameraSource:
             profile, why = usable_profile(av, s.profile)
             if why:
                 log.warning("Pi camera: H.264 profile %r not set: %s", s.profile, why)
+        else:
+            self._check_hardware()
         encoder = encoders.H264Encoder(
-            bitrate=s.bitrate,
+            bitrate=self.bitrate,
             repeat=True,  # SPS/PPS before every IDR: any viewer can start at any IDR
             iperiod=s.keyframe_interval,
             framerate=s.framerate,
@@ -242,26 +479,41 @@ class PicameraSource:
                 self.fresh_keyframes = False
         return encoder
 
-    def _open(self, picamera2: ModuleType, libcamera: ModuleType) -> Any:
-        s = self.settings
-        try:
-            camera = picamera2.Picamera2(s.camera)
-        except (IndexError, RuntimeError) as exc:
-            raise open_error(s.camera, exc) from None
-        try:
-            flip_h = s.hflip != (s.rotation == 180)  # 180 degrees = both flips
-            flip_v = s.vflip != (s.rotation == 180)
-            config = camera.create_video_configuration(
-                # YUV420 is what both encoders take without converting each frame.
-                main={"size": (s.width, s.height), "format": "YUV420"},
-                controls={"FrameRate": s.framerate},
-                transform=libcamera.Transform(hflip=int(flip_h), vflip=int(flip_v)),
-            )
-            camera.configure(config)
-        except Exception as exc:
-            _close(camera)
-            raise SourceError(f"the Pi camera refused the configuration: {exc}") from None
-        return camera
+
+class PicameraSource(_PicameraStream):
+    """The Pi camera's main stream."""
+
+    def __init__(self, settings: PicameraSettings, device: PicameraDevice | None = None) -> None:
+        super().__init__(settings, device, (settings.width, settings.height), settings.bitrate)
+        self._microphone: Microphone | None = None  # PicameraWithMicrophone's
+        self._emit_audio: Callable[[AudioPacket], None] | None = None
+
+    def _started(self) -> None:
+        if self._microphone is not None and self._emit_audio is not None:
+            self._microphone.start(self._emit_audio)
+
+    async def _stopping(self) -> None:
+        if self._microphone is not None:
+            await self._microphone.stop()
+
+
+class PicameraSubSource(_PicameraStream):
+    """The Pi camera's sub stream: the ISP's low-resolution output ("lores"), encoded by
+    an encoder of its own, from the same sensor (and Picamera2) as the main stream."""
+
+    stream = "lores"
+
+    def __init__(self, settings: PicameraSettings, device: PicameraDevice | None = None) -> None:
+        size = settings.substream_size
+        if size is None:
+            raise ValueError("this Pi camera has no sub stream (`substream: off`)")
+        super().__init__(settings, device, size, settings.substream.bitrate)
+        self.description += " (sub stream)"
+
+    def _check_hardware(self) -> None:
+        overload = self.settings.hardware_encoder_overload()
+        if overload:
+            raise SourceError(overload)
 
 
 class PicameraWithMicrophone(PicameraSource):
@@ -391,6 +643,13 @@ def _build(setup: SourceSetup) -> PicameraSource:
     return PicameraSource(settings)
 
 
+def _build_substream(setup: SourceSetup) -> PicameraSubSource | None:
+    settings: PicameraSettings = PICAMERA.settings_of(setup.camera)
+    if settings.substream_size is None:
+        return None
+    return PicameraSubSource(settings)
+
+
 def _describe(camera: CameraConfig) -> str:
     settings: PicameraSettings = PICAMERA.settings_of(camera)
     return f"picamera {settings.camera}"
@@ -406,5 +665,6 @@ PICAMERA = register(
         takes_source=lambda source: source == "picamera",
         source_hint="'picamera'",
         block_alone=True,  # `picamera: {...}` alone is enough
+        build_substream=_build_substream,
     )
 )

@@ -19,7 +19,12 @@ from gateway.media.accessunit import AccessUnit
 from gateway.media.h264 import nal_type
 from gateway.sources import picamera as picamera_source
 from gateway.sources.base import SourceError
-from gateway.sources.picamera import PicameraSource
+from gateway.sources.picamera import (
+    PicameraDevice,
+    PicameraSource,
+    PicameraSubSource,
+    PicameraSubstream,
+)
 from gateway.sources.picamera_encoder import keyframe_picture_type
 from tests.conftest import WhepViewerFactory
 from tests.integration.conftest import GatewayFactory
@@ -52,13 +57,18 @@ def libcamera(real_picamera2: ModuleType) -> Iterator[ModuleType]:  # noqa: F811
 
 def decodes(units: list[AccessUnit]) -> int:
     """How many pictures libavcodec decodes from the units (from their first IDR)."""
+    return len(decoded_sizes(units))
+
+
+def decoded_sizes(units: list[AccessUnit]) -> list[tuple[int, int]]:
+    """(width, height) of each picture libavcodec decodes from the units."""
     decoder = av.CodecContext.create("h264", "r")
-    pictures = 0
+    sizes = []
     for unit in units:
         data = b"".join(b"\x00\x00\x00\x01" + nal for nal in unit.nals)
         for packet in decoder.parse(data):
-            pictures += len(decoder.decode(packet))
-    return pictures
+            sizes += [(frame.width, frame.height) for frame in decoder.decode(packet)]
+    return sizes
 
 
 async def test_pi5_encoder_streams_forces_keyframes_and_stops(
@@ -189,3 +199,55 @@ def test_the_rig_loads_the_real_library() -> None:
 
         assert encoders.H264Encoder is not encoders.LibavH264Encoder  # Pi 3/4: V4L2
         assert "site-packages" in picamera2.__file__
+
+
+@pytest.mark.parametrize("platform", picamera2_rig.PLATFORMS)
+async def test_main_and_sub_stream_share_one_camera(
+    platform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both streams on picamera2's own code: its "lores" output configured beside "main"
+    (a Pi 3/4's checks included: YUV420, no larger than main), one encoder each through
+    start_encoder(name=...)/stop_encoder(), the camera started once and stopped with the
+    last stream. On "vc4" the V4L2 encoder needs a Pi's /dev/video11, so picamera2's
+    software encoder stands in for it; everything else is the Pi 3/4 code path."""
+    with picamera2_rig.loaded(platform) as picamera2:
+        import libcamera
+        import picamera2.encoders as encoders
+
+        if platform == "vc4":
+            monkeypatch.setattr(encoders, "H264Encoder", encoders.LibavH264Encoder)
+        sub_settings = PicameraSubstream(width=160, bitrate=200_000)
+        settings = PicameraSettings(
+            width=320, height=240, bitrate=500_000, iperiod=1000, substream=sub_settings
+        )
+        device = PicameraDevice(settings)
+        main, sub = PicameraSource(settings, device), PicameraSubSource(settings, device)
+        main_units, sub_units = Received(), Received()
+        main_task = asyncio.create_task(main.run(main_units))
+        await wait_until(lambda: len(main_units.units) >= 10, timeout=60)
+        sub_task = asyncio.create_task(sub.run(sub_units))
+        await wait_until(lambda: len(sub_units.units) >= 10, timeout=60)
+        camera = device._camera
+        assert camera.camera_config["lores"]["size"] == (160, 120)
+        assert {e.name for e in camera.encoders} == {"main", "lores"}
+        assert libcamera.RIG.starts == 1 and len(picamera2.Picamera2._cm.cameras) == 1
+
+        # The sub stream's own keyframes, on request, with SPS/PPS.
+        assert sub.request_keyframe()
+        await wait_until(lambda: len(sub_units.keyframes()) > 1, timeout=60)
+        assert set(decoded_sizes(main_units.units)) == {(320, 240)}
+        assert set(decoded_sizes(sub_units.units)) == {(160, 120)}
+
+        # The sub stream stops: the main one goes on, on the same running camera.
+        sub_task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(sub_task, timeout=60)
+        assert [e.name for e in camera.encoders] == ["main"] and libcamera.RIG.stops == 0
+        seen = len(main_units.units)
+        await wait_until(lambda: len(main_units.units) >= seen + 30, timeout=60)
+
+        main_task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(main_task, timeout=60)
+        assert libcamera.RIG.stops == 1 and picamera2.Picamera2._cm.cameras == {}
+        assert not device.open and device.streams == 0

@@ -25,10 +25,16 @@ CHECKED = [
     ("picamera2.picamera2", "Picamera2", "stop"),
     ("picamera2.picamera2", "Picamera2", "start_recording"),
     ("picamera2.picamera2", "Picamera2", "stop_recording"),
+    # The sub stream: a second encoder on the "lores" output of the running camera.
+    ("picamera2.picamera2", "Picamera2", "start_encoder"),
+    ("picamera2.picamera2", "Picamera2", "stop_encoder"),
+    ("picamera2.picamera2", "Picamera2", "camera_configuration"),
     ("picamera2.picamera2", "Picamera2", "close"),
     ("picamera2.encoders.h264_encoder", "H264Encoder", "__init__"),
     ("picamera2.encoders.h264_encoder", "H264Encoder", "force_key_frame"),
     ("picamera2.encoders.encoder", "Encoder", "outputframe"),
+    ("picamera2.encoders.encoder", "Encoder", "start"),
+    ("picamera2.encoders.encoder", "Encoder", "stop"),
     ("picamera2.outputs.output", "Output", "__init__"),
     ("picamera2.outputs.output", "Output", "start"),
     ("picamera2.outputs.output", "Output", "stop"),
@@ -93,3 +99,41 @@ def test_the_stand_in_matches_the_real_api(
             assert my_default is None, f"{cls}.{method}({name}) has no default in picamera2"
         else:
             assert my_default == their_default, f"{cls}.{method}({name})"
+
+
+def _lores_errors(picamera2: ModuleType) -> list[str]:
+    """What configure() says about low-resolution outputs a Pi 3/4 can't make."""
+    camera = picamera2.Picamera2(0)
+    said = []
+    try:
+        for lores in ({"size": (1920, 1080)}, {"size": (640, 360), "format": "XBGR8888"}):
+            config = camera.create_video_configuration(
+                main={"size": (1280, 720), "format": "YUV420"}, lores=lores
+            )
+            try:
+                camera.configure(config)
+                said.append("accepted")
+            except RuntimeError as exc:
+                said.append(str(exc))
+        config = camera.create_video_configuration(lores={"size": (640, 360)})
+        said.append(repr(config["lores"]))
+    finally:
+        camera.close()
+    return said
+
+
+def test_the_stand_in_refuses_lores_outputs_as_the_real_one_does() -> None:
+    with picamera2_rig.loaded("vc4") as real_module:
+        theirs = _lores_errors(real_module)
+    sys.path[:0] = [str(picamera2_rig.FAKE_PICAMERA2_DIR), str(picamera2_rig.FAKE_LIBCAMERA_DIR)]
+    try:
+        import picamera2
+
+        mine = _lores_errors(picamera2)
+    finally:
+        picamera2_rig.unload()
+    assert theirs[:2] == [
+        "lores stream dimensions may not exceed main stream",
+        "lores stream must be YUV",
+    ]
+    assert mine == theirs
