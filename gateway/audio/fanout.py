@@ -33,6 +33,8 @@ class AudioTranscoder(Protocol):
 
 
 # (the camera's format, emit) -> a running transcoder; raises ValueError if it can't.
+# A factory may also have `check(camera_format)`, raising ValueError for a format it
+# could never transcode: run once when the format becomes known, not at the first listener.
 TranscoderFactory = Callable[[AudioFormat, Callable[[AudioPacket], None]], AudioTranscoder]
 
 
@@ -57,6 +59,7 @@ class AudioFanout:
         self._transcoder_input: AudioFormat | None = None
         # The transcoder refused this format (its config): why, until the format changes.
         self._untranscodable: tuple[AudioFormat, str] | None = None
+        self._checked: AudioFormat | None = None  # the last format the factory checked
         # One continuous timeline across reconnects, like the video's.
         self._offset = 0
         self._last_timestamp: int | None = None
@@ -110,10 +113,22 @@ class AudioFanout:
         if camera_format.passthrough:
             return camera_format
         if camera_format.codec == AAC and self._transcoder_factory is not None:
+            self._check(camera_format)
             untranscodable = self._untranscodable
             if untranscodable is None or untranscodable[0] != camera_format:
                 return OPUS_STEREO
         return None
+
+    def _check(self, camera_format: AudioFormat) -> None:
+        check = getattr(self._transcoder_factory, "check", None)
+        if check is None or self._checked == camera_format:
+            return
+        self._checked = camera_format
+        try:
+            check(camera_format)
+        except ValueError as exc:
+            log.warning("camera %s: cannot transcode its audio: %s", self.camera, exc)
+            self._untranscodable = (camera_format, str(exc))
 
     # --- listeners ------------------------------------------------------------------
 
