@@ -4,8 +4,8 @@
     -> RTP out on the interleaved channel, keepalives -> TEARDOWN
 
 with `Require: www.onvif.org/ver20/backchannel` on every request (cameras forget the
-backchannel otherwise). The control connection is camgate's RTSP client's
-(gateway/sources/rtsp.py). Errors are TalkError with a message safe to show to the
+backchannel otherwise). The control connection is the one camgate's RTSP client uses
+too (gateway/sources/rtsp_control.py). Errors are TalkError with a message safe to show to the
 speaker: credentials go in the Authorization header and nowhere else.
 """
 
@@ -19,12 +19,13 @@ from gateway.rtsp.message import InterleavedFrame, RtspResponse
 from gateway.rtsp.sdp import base_url
 from gateway.rtsp.url import RtspUrl, parse_url, strip_credentials
 from gateway.sources.base import SourceError
-from gateway.sources.rtsp import (
+from gateway.sources.rtsp_control import (
     TEARDOWN_TIMEOUT_S,
-    _Control,
+    RtspControl,
     open_control,
     parse_session_header,
     parse_transport,
+    status_text,
 )
 from gateway.talkback.rtp import RtpPacketizer
 from gateway.talkback.sdp import (
@@ -43,11 +44,6 @@ class TalkError(Exception):
     """Talking to the camera failed; the message is safe to show to the speaker."""
 
 
-def _status(response: RtspResponse) -> str:
-    reason = "".join(c for c in response.reason[:60] if c.isprintable())
-    return f"{response.status} {reason}".strip()
-
-
 class BackchannelSession:
     def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         try:
@@ -57,7 +53,7 @@ class BackchannelSession:
         self.timeout_s = timeout_s
         self.backchannel: Backchannel | None = None
         self.packetizer: RtpPacketizer | None = None
-        self._control: _Control | None = None
+        self._control: RtspControl | None = None
         self._channel = 0
         self._keepalive_method = "OPTIONS"
         self._keepalive: asyncio.Task[None] | None = None
@@ -80,10 +76,10 @@ class BackchannelSession:
         )
         if response.status == 551:  # RFC 2326 12.32: it does not know the Require tag
             raise BackchannelUnsupported(
-                f"the camera has no audio backchannel ({_status(response)})"
+                f"the camera has no audio backchannel ({status_text(response)})"
             )
         if not response.ok:
-            raise TalkError(f"the camera refused DESCRIBE: {_status(response)}")
+            raise TalkError(f"the camera refused DESCRIBE: {status_text(response)}")
         base = base_url(response.headers, self._url.public)
         self.backchannel = find_backchannel(response.body.decode("utf-8", "replace"), base)
         return self.backchannel
@@ -96,7 +92,7 @@ class BackchannelSession:
             "SETUP", strip_credentials(backchannel.control_url), [("Transport", spec)]
         )
         if not setup.ok:
-            raise TalkError(f"the camera refused the backchannel SETUP: {_status(setup)}")
+            raise TalkError(f"the camera refused the backchannel SETUP: {status_text(setup)}")
         assert self._control is not None
         session = parse_session_header(setup.headers.get("Session") or "")
         self._control.session = session.id or None
@@ -107,7 +103,7 @@ class BackchannelSession:
         if not play.ok and backchannel.control_url != backchannel.aggregate_url:
             play = await self._request("PLAY", strip_credentials(backchannel.control_url))
         if not play.ok:
-            raise TalkError(f"the camera refused PLAY of the backchannel: {_status(play)}")
+            raise TalkError(f"the camera refused PLAY of the backchannel: {status_text(play)}")
         self.packetizer = RtpPacketizer(backchannel.payload_type, backchannel.clock_rate)
         self._keepalive = asyncio.create_task(
             self._keep_alive(session.timeout / 2), name="talk-keepalive"
@@ -150,7 +146,7 @@ class BackchannelSession:
             await control.close()
             log.info("backchannel to %s closed (%d packets sent)", self._url, self.packets_sent)
 
-    async def _connect(self) -> _Control:
+    async def _connect(self) -> RtspControl:
         try:
             return await open_control(self._url, self.timeout_s, self._on_frame)
         except SourceError as exc:

@@ -7,32 +7,21 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
 from gateway.talkback.camera import Answer, CameraTalk, Reply
-from tests.rig import prereq
 from tests.rig.backchannel import (
     BackchannelCamera,
     CameraFactory,
-    backchannel_cameras,
     dominant_frequency,
     loud_samples,
 )
 from tests.rig.wait import wait_until
 
 pytestmark = pytest.mark.rtsp
-
-
-@pytest.fixture
-async def cameras(tmp_path: Path) -> AsyncIterator[CameraFactory]:
-    prereq.require_rtsp_server()
-    async with backchannel_cameras(tmp_path) as start:
-        yield start
 
 
 def talk_for(camera: BackchannelCamera, **kwargs: object) -> CameraTalk:
