@@ -14,7 +14,7 @@ from typing import Protocol
 
 from gateway.audio.subscription import AudioSubscription
 from gateway.media.audio import AAC, OPUS_CLOCK_RATE, AudioFormat, AudioPacket
-from gateway.sources.base import AudioCapable
+from gateway.sources.base import AudioCapable, ListenerAware
 
 log = logging.getLogger("camgate.audio")
 
@@ -78,6 +78,7 @@ class AudioFanout:
             return
         self._source = source
         source.attach_audio(self.on_packet)
+        self._tell_source()
 
     def detach(self) -> None:
         self._source = None
@@ -147,6 +148,8 @@ class AudioFanout:
             return None
         sub = AudioSubscription(output)
         self._subscriptions.add(sub)
+        if len(self._subscriptions) == 1:
+            self._tell_source()
         return sub
 
     def unsubscribe(self, sub: AudioSubscription) -> None:
@@ -156,6 +159,12 @@ class AudioFanout:
         sub.close()
         if not self._subscriptions:
             self._stop_transcoder()
+            self._tell_source()
+
+    def _tell_source(self) -> None:
+        """Whether anyone listens, for a source that only records then (a microphone)."""
+        if isinstance(self._source, ListenerAware):
+            self._source.audio_listening(bool(self._subscriptions))
 
     def close(self) -> None:
         for sub in list(self._subscriptions):
