@@ -1,5 +1,7 @@
 """Refresh the README's picture (docs/images/viewer.png): the viewer with four cameras,
-signed in, in headless Chromium. Run from the repository root:
+signed in, in headless Chromium; the first camera's sound is switched on (the demo
+camera beeps) and the picture is taken while its level meter shows a beep. Run from the
+repository root:
 
     .venv/bin/python scripts/screenshot.py [docs/images/viewer.png]
 """
@@ -21,6 +23,14 @@ from tests.rig.browser import launch_chromium
 from tests.rig.net import free_port
 
 PASSWORD = "screenshot only"
+# The unmuted tile's level meter (web/audio.js) shows a beep: held there for the picture
+# (a beep lasts 0.1 s, less than taking a screenshot does).
+LOUD = """() => {
+  const meter = document.querySelector('.audio-toggle[aria-pressed="true"] .audio-meter');
+  if (!(Number(meter?.style.getPropertyValue('--level') || 0) > 0.3)) return false;
+  meter.style.setProperty = () => {};
+  return true;
+}"""
 
 
 async def main(out: Path) -> None:
@@ -51,7 +61,10 @@ cameras:
             await page.fill('#login-form input[name="password"]', PASSWORD)
             await page.click("#login-form button")
             await page.wait_for_selector(".tile[data-state=live] >> nth=2", timeout=60_000)
+            await page.click('.audio-toggle[title="Unmute front-door"]', timeout=60_000)
+            await page.mouse.move(0, 0)  # no hover highlight on the button
             await page.wait_for_timeout(3000)  # let every tile show a picture
+            await page.wait_for_function(LOUD, timeout=30_000)  # during a beep
             await page.screenshot(path=str(out))
             await browser.close()
     finally:

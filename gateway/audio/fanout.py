@@ -14,7 +14,7 @@ from typing import Protocol
 
 from gateway.audio.subscription import AudioSubscription
 from gateway.media.audio import AAC, OPUS_CLOCK_RATE, AudioFormat, AudioPacket
-from gateway.sources.base import AudioCapable
+from gateway.sources.base import AudioCapable, ListenerAware
 
 log = logging.getLogger("camgate.audio")
 
@@ -33,6 +33,8 @@ class AudioTranscoder(Protocol):
 
 
 # (the camera's format, emit) -> a running transcoder; raises ValueError if it can't.
+# A factory may also have `check(camera_format)`, raising ValueError for a format it
+# could never transcode: run once when the format becomes known, not at the first listener.
 TranscoderFactory = Callable[[AudioFormat, Callable[[AudioPacket], None]], AudioTranscoder]
 
 
@@ -57,6 +59,7 @@ class AudioFanout:
         self._transcoder_input: AudioFormat | None = None
         # The transcoder refused this format (its config): why, until the format changes.
         self._untranscodable: tuple[AudioFormat, str] | None = None
+        self._checked: AudioFormat | None = None  # the last format the factory checked
         # One continuous timeline across reconnects, like the video's.
         self._offset = 0
         self._last_timestamp: int | None = None
@@ -75,6 +78,7 @@ class AudioFanout:
             return
         self._source = source
         source.attach_audio(self.on_packet)
+        self._tell_source()
 
     def detach(self) -> None:
         self._source = None
@@ -110,10 +114,22 @@ class AudioFanout:
         if camera_format.passthrough:
             return camera_format
         if camera_format.codec == AAC and self._transcoder_factory is not None:
+            self._check(camera_format)
             untranscodable = self._untranscodable
             if untranscodable is None or untranscodable[0] != camera_format:
                 return OPUS_STEREO
         return None
+
+    def _check(self, camera_format: AudioFormat) -> None:
+        check = getattr(self._transcoder_factory, "check", None)
+        if check is None or self._checked == camera_format:
+            return
+        self._checked = camera_format
+        try:
+            check(camera_format)
+        except ValueError as exc:
+            log.warning("camera %s: cannot transcode its audio: %s", self.camera, exc)
+            self._untranscodable = (camera_format, str(exc))
 
     # --- listeners ------------------------------------------------------------------
 
@@ -132,6 +148,8 @@ class AudioFanout:
             return None
         sub = AudioSubscription(output)
         self._subscriptions.add(sub)
+        if len(self._subscriptions) == 1:
+            self._tell_source()
         return sub
 
     def unsubscribe(self, sub: AudioSubscription) -> None:
@@ -141,6 +159,12 @@ class AudioFanout:
         sub.close()
         if not self._subscriptions:
             self._stop_transcoder()
+            self._tell_source()
+
+    def _tell_source(self) -> None:
+        """Whether anyone listens, for a source that only records then (a microphone)."""
+        if isinstance(self._source, ListenerAware):
+            self._source.audio_listening(bool(self._subscriptions))
 
     def close(self) -> None:
         for sub in list(self._subscriptions):

@@ -224,10 +224,29 @@ def _silence_like(frame: Any, samples: int) -> Any:
     return silence
 
 
-def aac_to_opus(camera: str) -> Callable[[AudioFormat, Callable[[AudioPacket], None]], AacToOpus]:
+class AacToOpusFactory:
     """The TranscoderFactory of one camera (its name goes into the log lines)."""
 
-    def factory(camera_format: AudioFormat, emit: Callable[[AudioPacket], None]) -> AacToOpus:
-        return AacToOpus(camera_format, emit, camera=camera)
+    def __init__(self, camera: str) -> None:
+        self.camera = camera
 
-    return factory
+    def __call__(
+        self, camera_format: AudioFormat, emit: Callable[[AudioPacket], None]
+    ) -> AacToOpus:
+        return AacToOpus(camera_format, emit, camera=self.camera)
+
+    def check(self, camera_format: AudioFormat) -> None:
+        """ValueError (saying why) if `camera_format` could never be transcoded: its
+        AudioSpecificConfig is unusable or the decoder refuses it. Cheap: no thread."""
+        if camera_format.codec != AAC:
+            raise ValueError(f"{camera_format.describe()}: not AAC")
+        try:
+            config = parse_aac_config(camera_format.config)
+        except ValueError as exc:
+            raise ValueError(f"{camera_format.describe()}: {exc}") from None
+        _open_decoder(camera_format.config, config.name)  # then dropped
+
+
+def aac_to_opus(camera: str) -> AacToOpusFactory:
+    """The TranscoderFactory of one camera (its name goes into the log lines)."""
+    return AacToOpusFactory(camera)

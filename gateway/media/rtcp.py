@@ -1,5 +1,5 @@
 """RTCP: the camera's sender reports (RFC 3550 6.4.1), the capture clock they give each
-track, and our receiver reports.
+track, our receiver reports, and our sender reports (talk back's stream to a camera).
 
 A camera's sender report pairs one RTP timestamp of a track with its wall clock (NTP)
 at the same instant. With it every packet of that track gets a capture time, and since
@@ -58,11 +58,37 @@ def build_receiver_report(
         blocks = struct.pack("!IIIIII", source_ssrc, word2, highest_seq & 0xFFFFFFFF, 0, 0, 0)
     count = len(blocks) // 24
     rr = struct.pack("!BBHI", 0x80 | count, 201, 1 + 6 * count, own_ssrc) + blocks
+    return rr + _sdes_cname(own_ssrc)
+
+
+def build_sender_report(
+    own_ssrc: int, unix_time: float, rtp_timestamp: int, packets: int, octets: int
+) -> bytes:
+    """A compound RTCP packet: sender report (RFC 3550 6.4.1: `unix_time` and
+    `rtp_timestamp` are the same instant; packets and payload octets sent so far; no
+    report blocks, as we receive nothing) plus the SDES CNAME."""
+    ntp = round((unix_time + _NTP_TO_UNIX) * _WRAP)
+    sr = struct.pack(
+        "!BBHIIIIII",
+        0x80,
+        _SR,
+        6,
+        own_ssrc,
+        (ntp >> 32) & 0xFFFFFFFF,
+        ntp & 0xFFFFFFFF,
+        rtp_timestamp & 0xFFFFFFFF,
+        packets & 0xFFFFFFFF,
+        octets & 0xFFFFFFFF,
+    )
+    return sr + _sdes_cname(own_ssrc)
+
+
+def _sdes_cname(own_ssrc: int) -> bytes:
+    """The SDES CNAME chunk RFC 3550 6.1 requires in every compound packet."""
     cname = b"camgate"
     item = bytes((1, len(cname))) + cname + b"\x00"  # CNAME item, then the end marker
     item += b"\x00" * (-(len(item) + 4) % 4)
-    sdes = struct.pack("!BBHI", 0x81, 202, (len(item) + 4) // 4, own_ssrc) + item
-    return rr + sdes
+    return struct.pack("!BBHI", 0x81, 202, (len(item) + 4) // 4, own_ssrc) + item
 
 
 class CaptureClock:

@@ -49,3 +49,12 @@ class AudioCapable(Protocol):
     audio_refused: str | None
 
     def attach_audio(self, emit_audio: Callable[[AudioPacket], None]) -> None: ...
+
+
+@runtime_checkable
+class ListenerAware(Protocol):
+    """An AudioCapable source whose sound costs something to make while nobody hears it
+    (the Pi camera's microphone): the hub's audio fan-out says whether anyone listens,
+    after attach_audio() and whenever that changes."""
+
+    def audio_listening(self, listening: bool) -> None: ...

@@ -517,7 +517,7 @@ class PicameraSubSource(_PicameraStream):
 
 
 class PicameraWithMicrophone(PicameraSource):
-    """The Pi camera with `audio:` set: AudioCapable (gateway.sources.base)."""
+    """The Pi camera with `audio:` set: AudioCapable and ListenerAware (gateway.sources.base)."""
 
     def __init__(self, settings: PicameraSettings, open_input: InputOpener = open_alsa) -> None:
         super().__init__(settings)
@@ -540,6 +540,10 @@ class PicameraWithMicrophone(PicameraSource):
 
     def attach_audio(self, emit_audio: Callable[[AudioPacket], None]) -> None:
         self._emit_audio = emit_audio
+
+    def audio_listening(self, listening: bool) -> None:
+        """ListenerAware: the microphone records only while someone listens."""
+        self.microphone.set_listening(listening)
 
 
 def open_error(index: int, exc: BaseException) -> SourceError:

@@ -13,7 +13,8 @@ The camera's audio track is set up too when the hub attached an audio listener
 its packets go through gateway.sources.rtsp_audio, where anything broken is dropped
 without touching the video. A camera that refuses the audio SETUP streams video only.
 RTCP sender reports of both tracks give AccessUnits and AudioPackets their `capture`
-time. Every failure leaves run() as a SourceError whose message is safe to show;
+time. The control connection is gateway/sources/rtsp_control.py (talk back uses it too).
+Every failure leaves run() as a SourceError whose message is safe to show;
 credentials appear nowhere but in the Authorization header.
 """
 
@@ -24,10 +25,9 @@ import contextlib
 import logging
 import os
 import socket
-import ssl
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
@@ -37,16 +37,9 @@ from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.media.limits import LimitExceeded, StreamLimits, describe_bytes
 from gateway.media.rtcp import CaptureClock, build_receiver_report, parse_sender_reports
 from gateway.media.rtp_h264 import H264Depacketizer, parse_rtp
-from gateway.rtsp.auth import Authenticator
 from gateway.rtsp.message import (
     InterleavedFrame,
-    RtspMessage,
-    RtspRequest,
     RtspResponse,
-    RtspStreamParser,
-    build_interleaved,
-    build_request,
-    build_response,
 )
 from gateway.rtsp.sdp import H264Stream, SdpError, base_url, find_h264
 from gateway.rtsp.sdp_audio import AudioTrack, find_audio
@@ -54,67 +47,29 @@ from gateway.rtsp.url import RtspUrl, parse_url, redact, strip_credentials
 from gateway.sources.base import SourceError, SourceLimitError
 from gateway.sources.registry import CameraKind, SourceSetup, register
 from gateway.sources.rtsp_audio import AudioReceiver
+from gateway.sources.rtsp_control import (
+    MAX_REDIRECTS,
+    TEARDOWN_TIMEOUT_S,
+    RtspControl,
+    open_control,
+    parse_session_header,
+    parse_transport,
+    redirect_target,
+    status_text,
+)
 
 if TYPE_CHECKING:
     from gateway.config import CameraConfig
 
 log = logging.getLogger("camgate.rtsp")
 
-MAX_REDIRECTS = 3
-DEFAULT_SESSION_TIMEOUT_S = 60.0  # RFC 2326 12.37, when the Session header names none
 PROBE_TIMEOUT_S = 1.0
-TEARDOWN_TIMEOUT_S = 2.0  # a loaded camera answers slowly; only a dead one costs this
 RTCP_INTERVAL_S = 5.0
-_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
-READ_SIZE = 256 * 1024
 UDP_RECEIVE_BUFFER = 4 * 1024 * 1024  # an IDR arrives as one burst of packets
 REORDER_WINDOW = 64  # packets this far behind are late or duplicate, not a restart
 _SEQ_MOD = 1 << 16
 
 Emit = Callable[[AccessUnit], None]
-
-
-def _insecure_tls_context() -> ssl.SSLContext:
-    # Cameras serve RTSPS with self-signed certificates that no CA vouches for, so the
-    # certificate is not verified: this protects against eavesdropping, not against an
-    # active man in the middle.
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _status(response: RtspResponse) -> str:
-    reason = "".join(c for c in response.reason[:60] if c.isprintable())
-    return f"{response.status} {reason}".strip()
-
-
-@dataclass(frozen=True)
-class _SessionHeader:
-    id: str
-    timeout: float
-
-
-def parse_session_header(value: str) -> _SessionHeader:
-    """`12345678;timeout=60` -> id and timeout (RFC 2326 12.37)."""
-    ident, *params = (part.strip() for part in value.split(";"))
-    timeout = DEFAULT_SESSION_TIMEOUT_S
-    for param in params:
-        key, _, text = param.partition("=")
-        if key.strip().lower() == "timeout":
-            with contextlib.suppress(ValueError):
-                timeout = max(float(text), 2.0)  # never a keepalive storm
-    return _SessionHeader(ident, timeout)
-
-
-def parse_transport(value: str) -> dict[str, str]:
-    """The parameters of the first transport spec in a Transport header."""
-    spec = value.split(",")[0]
-    params: dict[str, str] = {}
-    for part in spec.split(";")[1:]:
-        key, _, text = part.strip().partition("=")
-        params[key.strip().lower()] = text.strip()
-    return params
 
 
 def _port_pair(text: str | None) -> tuple[int, int] | None:
@@ -133,176 +88,6 @@ def _port_pair(text: str | None) -> tuple[int, int] | None:
 def _dummy_rtp(payload_type: int, own_ssrc: int) -> bytes:
     """An empty RTP packet, sent only to open a NAT pinhole towards the camera."""
     return struct.pack("!BBHII", 0x80, payload_type & 0x7F, 0, 0, own_ssrc)
-
-
-# --- the control connection ----------------------------------------------------------
-
-
-class _Control:
-    """One RTSP control connection: requests out; responses, interleaved frames and
-    server requests in, read by one task so frames may arrive at any time (some
-    cameras start sending before the PLAY response)."""
-
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        auth: Authenticator | None,
-        timeout: float,
-        on_frame: Callable[[InterleavedFrame], None],
-    ) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._auth = auth
-        self._timeout = timeout
-        self._on_frame = on_frame
-        self._cseq = 0
-        self._pending: dict[int, asyncio.Future[RtspResponse]] = {}
-        self.session: str | None = None
-        self.failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._task = asyncio.create_task(self._read_loop(), name="rtsp-read")
-
-    @property
-    def alive(self) -> bool:
-        return not self.failure.done() and not self._writer.is_closing()
-
-    @property
-    def peer(self) -> tuple[str, int]:
-        name = self._writer.get_extra_info("peername")
-        return name[0], name[1]
-
-    @property
-    def family(self) -> int:
-        sock = self._writer.get_extra_info("socket")
-        return sock.family if sock is not None else socket.AF_INET
-
-    def fail(self, exc: BaseException) -> None:
-        """End the connection's useful life: run() raises `exc`."""
-        if not self.failure.done():
-            self.failure.set_exception(exc)
-            self.failure.exception()  # mark retrieved: not every path awaits it
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(exc)
-        self._pending.clear()
-
-    async def request(
-        self, method: str, uri: str, headers: Iterable[tuple[str, str]] = ()
-    ) -> RtspResponse:
-        """Send a request and return the response, answering one 401 with credentials."""
-        headers = list(headers)
-        response = await self.exchange(method, uri, headers)
-        if response.status == 401:
-            self._accept_challenge(response)
-            response = await self.exchange(method, uri, headers)
-            if response.status == 401:
-                raise SourceError("the camera rejected the user name or password (401)")
-        return response
-
-    def _accept_challenge(self, response: RtspResponse) -> None:
-        if self._auth is None:
-            raise SourceError("the camera requires a user name and password (401)")
-        if not self._auth.update(response.headers.get_all("WWW-Authenticate")):
-            raise SourceError("the camera asks for an authentication scheme camgate lacks")
-
-    async def exchange(
-        self,
-        method: str,
-        uri: str,
-        headers: Iterable[tuple[str, str]] = (),
-        timeout: float | None = None,
-    ) -> RtspResponse:
-        """One request, one response, no retries."""
-        cseq = self.send(method, uri, headers)
-        future = asyncio.get_running_loop().create_future()
-        self._pending[cseq] = future
-        try:
-            await asyncio.wait_for(self._writer.drain(), self._timeout)
-            return await asyncio.wait_for(future, timeout or self._timeout)
-        except TimeoutError:  # before OSError, of which it is a subclass
-            wait = timeout or self._timeout
-            raise SourceError(f"no answer within {wait:g} s (to {method})") from None
-        except OSError as exc:
-            raise SourceError(f"connection to the camera lost: {exc.strerror or exc}") from None
-        finally:
-            self._pending.pop(cseq, None)
-
-    def send(self, method: str, uri: str, headers: Iterable[tuple[str, str]] = ()) -> int:
-        """Write a request without waiting for its answer; returns its CSeq."""
-        if self.failure.done():
-            self.failure.result()  # raises why the connection ended
-        self._cseq += 1
-        extra = list(headers)
-        authorization = self._auth.authorization(method, uri) if self._auth else None
-        if authorization is not None:
-            extra.append(("Authorization", authorization))
-        data = build_request(method, uri, self._cseq, extra, session=self.session)
-        self._write(data)
-        return self._cseq
-
-    def send_interleaved(self, channel: int, data: bytes) -> None:
-        if self.alive:
-            self._write(build_interleaved(channel, data))
-
-    def _write(self, data: bytes) -> None:
-        self._writer.write(data)
-        # Sending on a connection that mostly receives puts Linux into delayed-ACK
-        # "ping-pong" mode: the camera then waits ~40 ms for our ACKs and every RTCP
-        # report (5 s) became a 43 ms hiccup in the video. Ask for immediate ACKs again.
-        sock = self._writer.get_extra_info("socket")
-        if sock is not None and _TCP_QUICKACK is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
-
-    async def _read_loop(self) -> None:
-        parser = RtspStreamParser()
-        try:
-            while True:
-                data = await self._reader.read(READ_SIZE)
-                if not data:
-                    raise SourceError("the camera closed the connection")
-                for message in parser.feed(data):
-                    self._dispatch(message)
-        except SourceError as exc:
-            self.fail(exc)
-        except ValueError as exc:  # the parser's verdict on the byte stream
-            self.fail(SourceError(f"the camera sent a broken RTSP stream: {exc}"))
-        except OSError as exc:  # ssl.SSLError included
-            self.fail(SourceError(f"connection to the camera lost: {exc.strerror or exc}"))
-        except Exception as exc:  # a bug (e.g. in emit): surfaced by run()
-            self.fail(exc)
-
-    def _dispatch(self, message: RtspMessage) -> None:
-        if isinstance(message, InterleavedFrame):
-            self._on_frame(message)
-        elif isinstance(message, RtspResponse):
-            self._on_response(message)
-        else:
-            self._on_server_request(message)
-
-    def _on_response(self, response: RtspResponse) -> None:
-        cseq = response.cseq
-        if cseq is None and self._pending:  # a firmware that forgets CSeq: oldest first
-            cseq = min(self._pending)
-        future = self._pending.pop(cseq, None) if cseq is not None else None
-        if future is not None and not future.done():
-            future.set_result(response)
-
-    def _on_server_request(self, request: RtspRequest) -> None:
-        # Some servers ping the client (OPTIONS, GET_PARAMETER); anything else we
-        # cannot act on, and saying so keeps the server from waiting.
-        ok = request.method in ("OPTIONS", "GET_PARAMETER")
-        status, reason = (200, "OK") if ok else (501, "Not Implemented")
-        log.debug("server sent %s; answering %d", request.method, status)
-        self._write(build_response(status, reason, request.cseq, self.session))
-
-    async def close(self) -> None:
-        # Synchronous part first: even if we are cancelled again below, nothing leaks.
-        self._task.cancel()
-        self._writer.close()
-        await asyncio.wait([self._task], timeout=TEARDOWN_TIMEOUT_S)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._writer.wait_closed(), TEARDOWN_TIMEOUT_S)
 
 
 # --- UDP -------------------------------------------------------------------------------
@@ -363,32 +148,6 @@ class _UdpMedia:
 
 
 # --- the source --------------------------------------------------------------------------
-
-
-async def open_control(
-    url: RtspUrl, timeout: float, on_frame: Callable[[InterleavedFrame], None]
-) -> _Control:
-    """An RTSP connection to `url` (TLS for rtsps://), authenticating as its user; every
-    failure a SourceError whose message is safe to show."""
-    tls = _insecure_tls_context() if url.tls else None
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(
-                url.host, url.port, ssl=tls, server_hostname=url.host if tls else None
-            ),
-            timeout,
-        )
-    except TimeoutError:
-        raise SourceError(f"no answer from {url.netloc} within {timeout:g} s") from None
-    except socket.gaierror:  # its errno is a resolver code: "Unknown error -3"
-        raise SourceError(f"cannot resolve {url.host}") from None
-    except OSError as exc:
-        # asyncio's strerror repeats the address ("Connect call failed ('h', p)"):
-        # the errno's own text ("Connection refused") is what a user needs.
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise SourceError(f"cannot connect to {url.netloc}: {reason}") from None
-    auth = Authenticator(url.username, url.password or "") if url.username else None
-    return _Control(reader, writer, auth, timeout, on_frame)
 
 
 class RtspSource:
@@ -489,25 +248,25 @@ class RtspSource:
 
     # --- connection and handshake ---------------------------------------------------
 
-    async def _connect(self, url: RtspUrl) -> _Control:
+    async def _connect(self, url: RtspUrl) -> RtspControl:
         control = await open_control(url, self.timeout, self._on_frame)
         self.connected = True
         return control
 
-    async def _describe(self, control: _Control, url: RtspUrl) -> H264Stream | RtspUrl:
+    async def _describe(self, control: RtspControl, url: RtspUrl) -> H264Stream | RtspUrl:
         options = await control.request("OPTIONS", url.public)
         if 300 <= options.status < 400:
-            return self._redirect(url, options)
+            return redirect_target(url, options)
         # OPTIONS is a courtesy: some cameras refuse it and stream all the same.
         public = (options.headers.get("Public") or "") if options.ok else ""
         self._keepalive_method = "GET_PARAMETER" if "GET_PARAMETER" in public else "OPTIONS"
         response = await control.request("DESCRIBE", url.public, [("Accept", "application/sdp")])
         if 300 <= response.status < 400:
-            return self._redirect(url, response)
+            return redirect_target(url, response)
         if response.status == 404:
             raise SourceError("the camera has no stream at this path (404 Not Found)")
         if not response.ok:
-            raise SourceError(f"the camera refused DESCRIBE: {_status(response)}")
+            raise SourceError(f"the camera refused DESCRIBE: {status_text(response)}")
         base = base_url(response.headers, url.public)
         sdp = response.body.decode("utf-8", "replace")
         try:
@@ -525,16 +284,7 @@ class RtspSource:
         if self.audio_refused:
             log.info("%s: audio not passed on: %s", self.description, self.audio_refused)
 
-    def _redirect(self, url: RtspUrl, response: RtspResponse) -> RtspUrl:
-        location = response.headers.get("Location")
-        if not location:
-            raise SourceError(f"the camera redirected without a Location ({_status(response)})")
-        try:
-            return url.with_location(location)
-        except ValueError:
-            raise SourceError("the camera redirected to a URL that is not rtsp://") from None
-
-    async def _setup(self, control: _Control, stream: H264Stream, udp: list[_UdpMedia]) -> float:
+    async def _setup(self, control: RtspControl, stream: H264Stream, udp: list[_UdpMedia]) -> float:
         """SETUP the video stream; returns the session timeout in seconds."""
         sockets = bind_udp_pair(control.family) if self.transport == "udp" else None
         try:
@@ -571,10 +321,10 @@ class RtspSource:
                 f"try transport: {other}"
             )
         if not response.ok:
-            raise SourceError(f"the camera refused SETUP: {_status(response)}")
+            raise SourceError(f"the camera refused SETUP: {status_text(response)}")
 
     async def _setup_audio(
-        self, control: _Control, track: AudioTrack, udp: list[_UdpMedia]
+        self, control: RtspControl, track: AudioTrack, udp: list[_UdpMedia]
     ) -> None:
         """SETUP the audio track; a refusal leaves the camera streaming video only."""
         assert track.format is not None and self._emit_audio is not None
@@ -597,7 +347,7 @@ class RtspSource:
                     raise
                 response = None
             if response is None or not response.ok:
-                why = _status(response) if response is not None else "no answer"
+                why = status_text(response) if response is not None else "no answer"
                 self.audio_format, self.audio_refused = None, f"the camera refused audio: {why}"
                 log.warning("%s: %s; video only", self.description, self.audio_refused)
                 return
@@ -627,7 +377,7 @@ class RtspSource:
 
     async def _open_udp(
         self,
-        control: _Control,
+        control: RtspControl,
         sockets: tuple[socket.socket, socket.socket],
         params: dict[str, str],
         payload_type: int,
@@ -654,7 +404,7 @@ class RtspSource:
             rtcp.sendto(self._receiver_report(), (peer_host, server[1]))
         return media
 
-    async def _play(self, control: _Control, stream: H264Stream) -> None:
+    async def _play(self, control: RtspControl, stream: H264Stream) -> None:
         headers = [("Range", "npt=0.000-")]
         response = await control.request("PLAY", strip_credentials(stream.aggregate_url), headers)
         if not response.ok and stream.control_url != stream.aggregate_url:
@@ -662,12 +412,12 @@ class RtspSource:
             uri = strip_credentials(stream.control_url)
             response = await control.request("PLAY", uri, headers)
         if not response.ok:
-            raise SourceError(f"the camera refused PLAY: {_status(response)}")
+            raise SourceError(f"the camera refused PLAY: {status_text(response)}")
 
     # --- streaming ------------------------------------------------------------------
 
     async def _stream(
-        self, control: _Control, stream: H264Stream, udp: list[_UdpMedia], emit: Emit
+        self, control: RtspControl, stream: H264Stream, udp: list[_UdpMedia], emit: Emit
     ) -> None:
         self.sdp_parameter_sets[:] = stream.parameter_sets
         self._reset_stream_state(stream.payload_type, emit)
@@ -697,7 +447,7 @@ class RtspSource:
                 task.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
 
-    async def _keepalive(self, control: _Control, interval: float) -> None:
+    async def _keepalive(self, control: RtspControl, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
             try:
@@ -709,7 +459,7 @@ class RtspSource:
                 control.fail(SourceError("the camera ended the RTSP session"))
                 return
 
-    async def _watchdog(self, control: _Control) -> None:
+    async def _watchdog(self, control: RtspControl) -> None:
         step = min(1.0, self.timeout / 4)
         while True:
             await asyncio.sleep(step)
@@ -718,7 +468,7 @@ class RtspSource:
                 control.fail(SourceError(f"no video from the camera for {self.timeout:g} s"))
                 return
 
-    async def _send_reports(self, control: _Control, udp: list[_UdpMedia]) -> None:
+    async def _send_reports(self, control: RtspControl, udp: list[_UdpMedia]) -> None:
         # Some cameras stop streaming to a receiver that never sends RTCP.
         while True:
             await asyncio.sleep(RTCP_INTERVAL_S)
@@ -735,7 +485,7 @@ class RtspSource:
                 if audio is not None and audio_report is not None:
                     control.send_interleaved(audio.rtcp_channel, audio_report)
 
-    async def _shutdown(self, control: _Control, udp: list[_UdpMedia]) -> None:
+    async def _shutdown(self, control: RtspControl, udp: list[_UdpMedia]) -> None:
         """TEARDOWN (best effort, briefly) and close everything; runs on cancel too."""
         try:
             if control.session and control.alive:
@@ -745,11 +495,11 @@ class RtspSource:
                 media.close()
             await control.close()
 
-    async def _teardown(self, control: _Control) -> None:
+    async def _teardown(self, control: RtspControl) -> None:
         try:
             uri = self._aggregate_uri
             response = await control.exchange("TEARDOWN", uri, timeout=TEARDOWN_TIMEOUT_S)
-            log.debug("%s: TEARDOWN answered %s", self.description, _status(response))
+            log.debug("%s: TEARDOWN answered %s", self.description, status_text(response))
         except (SourceError, OSError) as exc:
             log.debug("%s: TEARDOWN not confirmed: %s", self.description, exc)
 

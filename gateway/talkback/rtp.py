@@ -28,6 +28,8 @@ class RtpPacketizer:
         self.sequence = secrets.randbits(16)
         self.timestamp = secrets.randbits(32)
         self._first = True
+        self.packets = 0  # sent so far, for RTCP sender reports
+        self.octets = 0  # payload octets sent so far
 
     def packet(
         self, payload: bytes, samples: int, marker: bool = False, now: float | None = None
@@ -55,7 +57,18 @@ class RtpPacketizer:
         )
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
+        self.packets += 1
+        self.octets += len(payload)
         return header + payload
+
+    def timestamp_at(self, now: float | None = None) -> int | None:
+        """The RTP timestamp of the instant `now` (monotonic) on this stream's clock, for
+        a sender report: the next packet's timestamp is due when the last one's sound
+        ends. None before the first packet."""
+        if self._spurt_end is None:
+            return None
+        now = time.monotonic() if now is None else now
+        return (self.timestamp + round((now - self._spurt_end) * self.clock_rate)) & 0xFFFFFFFF
 
     def new_spurt(self) -> None:
         """Talking resumes after a pause: mark the next packet."""

@@ -31,6 +31,7 @@ from gateway.talkback.camera import CameraTalk
 from gateway.tasks import spawn
 from gateway.webrtc.audio import ViewerAudio, decline_other_audio, open_viewer_audio
 from gateway.webrtc.avsync import clock_of
+from gateway.webrtc.bundle import bundle_credentials
 from gateway.webrtc.codecs import prefer_camera_profile
 from gateway.webrtc.fastsend import FastSender, SendWorkers
 from gateway.webrtc.limits import (
@@ -204,7 +205,9 @@ class WhepSessions:
             if audio is not None and audio.send_loop is not None:
                 audio.send_loop.on_pump_gone = session.send_loop.on_pump_gone  # type: ignore[union-attr]
             try:
-                await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+                await pc.setRemoteDescription(
+                    RTCSessionDescription(bundle_credentials(offer_sdp), "offer")
+                )
             except Exception as exc:
                 raise OfferError(_offer_failure(exc)) from None
             decline_other_audio(pc, audio, keep=session.talk_transceiver)

@@ -11,6 +11,8 @@ import pytest
 
 from gateway.app import Gateway
 from gateway.config import parse_config
+from tests.rig import prereq
+from tests.rig.backchannel import CameraFactory, backchannel_cameras
 from tests.rig.net import free_port
 
 GatewayFactory = Callable[..., Awaitable["RunningGateway"]]
@@ -52,3 +54,12 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     yield start
     for gateway in running:
         await gateway.stop()
+
+
+@pytest.fixture
+async def cameras(tmp_path: Path) -> AsyncIterator[CameraFactory]:
+    """ONVIF cameras with an audio backchannel (tests/rig/backchannel.py), for the talk
+    back tests: `camera = await cameras(codec="pcma")`."""
+    prereq.require_rtsp_server()
+    async with backchannel_cameras(tmp_path) as start:
+        yield start

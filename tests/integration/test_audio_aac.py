@@ -101,18 +101,29 @@ async def test_an_aac_camera_is_heard_as_opus_while_someone_listens() -> None:
         await hub.close()
 
 
-async def test_an_aac_camera_whose_config_is_unusable_is_refused_and_video_goes_on() -> None:
+@pytest.mark.parametrize(
+    ("config", "why"),
+    [
+        (b"\x19\x88", "AAC SSR is not supported"),  # refused by its header
+        (b"\x14\x00", "the decoder refuses its AudioSpecificConfig"),  # LC, no channels
+    ],
+    ids=["header", "decoder"],
+)
+async def test_an_aac_camera_whose_config_is_unusable_is_refused_at_once(
+    config: bytes, why: str
+) -> None:
+    """Known when the camera's audio is, not when the first listener comes: the camera
+    object never says OPUS, nobody can subscribe, the picture goes on."""
     stream = aac_sine(16000, 1, seconds=1.0)
-    broken = AacStream(AudioFormat("AAC", 16000, 1, b"\x19\x88"), stream.units)  # AAC SSR
-    hub = aac_hub(broken)
+    hub = aac_hub(AacStream(AudioFormat("AAC", 16000, 1, config), stream.units))
     viewer = hub.subscribe()
     try:
         await asyncio.wait_for(viewer.get(), 20)
-        await wait_until(lambda: hub.audio.output_format is not None)
-        listener = hub.subscribe_audio()
-        assert listener is not None
-        await wait_until(lambda: hub.audio.refused is not None and listener.closed)
-        assert "AAC SSR is not supported" in (hub.status().audio_refused or "")
+        await wait_until(lambda: hub.status().audio_codec is not None)
+        status = hub.status()
+        assert status.audio_codec == "AAC" and status.audio_output is None
+        assert why in (status.audio_refused or ""), status.audio_refused
+        assert hub.subscribe_audio() is None
         for _ in range(5):
             await asyncio.wait_for(viewer.get(), 10)
     finally:

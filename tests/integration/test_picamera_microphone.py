@@ -61,6 +61,7 @@ def fake_picamera2() -> Iterator[ModuleType]:
 @pytest.mark.parametrize(("rate", "channels"), [(16000, 1), (48000, 2)])
 async def test_the_microphone_sends_20ms_opus_with_capture_times(rate: int, channels: int) -> None:
     microphone = Microphone(MicrophoneSettings("hw:1,0", rate, channels), sine_input(1000))
+    microphone.set_listening(True)
     heard: list[tuple[AudioPacket, float]] = []
     started = time.time()
     microphone.start(lambda packet: heard.append((packet, time.time())))
@@ -134,6 +135,83 @@ async def test_the_pi_camera_is_heard_in_sync_with_its_pictures(
         pcm = decode_opus([p.payload for p in sound])[4800:]
         assert peak_frequency(pcm) == pytest.approx(440.0, abs=10.0)
         hub.unsubscribe_audio(listener)
+    finally:
+        hub.unsubscribe(viewer)
+        await hub.close()
+
+
+class CountingInput:
+    """An input opener that counts the devices it opened and the ones closed again."""
+
+    def __init__(self, open_input: Any) -> None:
+        self._open_input = open_input
+        self.opened = 0
+        self.closed = 0
+
+    def __call__(self, settings: MicrophoneSettings) -> Any:
+        container = self._open_input(settings)
+        self.opened += 1
+        counter = self
+
+        class Counted:
+            streams = container.streams
+
+            def demux(self, *args: Any) -> Any:
+                return container.demux(*args)
+
+            def close(self) -> None:
+                counter.closed += 1
+                container.close()
+
+        return Counted()
+
+
+async def test_the_microphone_records_only_while_someone_listens(
+    fake_picamera2: ModuleType,
+) -> None:
+    device = CountingInput(sine_input(440))
+    settings = PicameraSettings(
+        width=320, height=240, framerate=15, audio=MicrophoneSettings("hw:1,0", 48000, 1)
+    )
+    sources: list[PicameraWithMicrophone] = []
+
+    def make() -> PicameraWithMicrophone:
+        sources.append(PicameraWithMicrophone(settings, device))
+        sources[-1].microphone.linger_s = 60.0  # until the test says otherwise
+        return sources[-1]
+
+    hub = CameraHub("pi", make, linger_s=0.5)
+    viewer = hub.subscribe()
+    try:
+        await asyncio.wait_for(viewer.get(), 30)
+        # Opened once to check it, closed at once: nobody listens.
+        await wait_until(lambda: hub.status().audio_output == "OPUS" and device.closed == 1)
+        (source,) = sources
+        assert device.opened == 1 and source.microphone.packets_out == 0
+
+        first = hub.subscribe_audio()
+        assert first is not None
+        heard = [await asyncio.wait_for(first.get(), 10) for _ in range(10)]
+        assert (device.opened, device.closed) == (2, 1)
+        hub.unsubscribe_audio(first)  # the last listener left: the device lingers
+        second = hub.subscribe_audio()
+        assert second is not None
+        heard += [await asyncio.wait_for(second.get(), 10) for _ in range(10)]
+        assert (device.opened, device.closed) == (2, 1)  # the same recording
+
+        source.microphone.linger_s = 0.0
+        hub.unsubscribe_audio(second)
+        await wait_until(lambda: device.closed == 2)
+        assert source.microphone.running  # the thread waits for the next listener
+
+        third = hub.subscribe_audio()
+        assert third is not None
+        later = await asyncio.wait_for(third.get(), 10)
+        assert device.opened == 3
+        assert later.timestamp > heard[-1].timestamp  # one timeline across recordings
+        hub.unsubscribe_audio(third)
+        for _ in range(5):  # the pictures went on throughout
+            await asyncio.wait_for(viewer.get(), 10)
     finally:
         hub.unsubscribe(viewer)
         await hub.close()

@@ -5,7 +5,6 @@ camera over its backchannel, where the test listens to what arrived."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -13,11 +12,9 @@ import pytest
 
 from gateway.auth.roles import Role
 from tests.integration.conftest import GatewayFactory, RunningGateway
-from tests.rig import prereq
 from tests.rig.backchannel import (
     BackchannelCamera,
     CameraFactory,
-    backchannel_cameras,
     dominant_frequency,
     loud_samples,
     write_tone_wav,
@@ -27,13 +24,6 @@ from tests.rig.wait import wait_until
 
 pytestmark = pytest.mark.rtsp
 ADMIN_PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def cameras(tmp_path: Path) -> AsyncIterator[CameraFactory]:
-    prereq.require_rtsp_server()
-    async with backchannel_cameras(tmp_path) as start:
-        yield start
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from tests.integration.test_ptz_browser import no_problems, open_full_view, open
 from tests.rig import prereq
 from tests.rig.backchannel import (
     CameraFactory,
-    backchannel_cameras,
     dominant_frequency,
     loud_samples,
     write_tone_wav,
@@ -25,13 +24,6 @@ from tests.rig.wait import wait_until
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.browser]
 BUTTON = "#viewer .talk-button"
-
-
-@pytest.fixture
-async def cameras(tmp_path: Path) -> AsyncIterator[CameraFactory]:
-    prereq.require_rtsp_server()
-    async with backchannel_cameras(tmp_path) as start:
-        yield start
 
 
 @pytest.fixture

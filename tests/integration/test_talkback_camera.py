@@ -1,43 +1,38 @@
 """Talk back against GStreamer's ONVIF RTSP server: the voice that CameraTalk is fed
 arrives at the camera's speaker, in the codec its backchannel SDP asks for; the floor is
-one speaker's; a refused SETUP is a clear error."""
+one speaker's; a refused SETUP is a clear error; redirects are followed; the camera gets
+RTCP sender reports."""
 
 from __future__ import annotations
 
 import asyncio
 import fractions
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
+import time
 
 import av
 import numpy as np
 import pytest
 
+from gateway.talkback import backchannel
 from gateway.talkback.camera import Answer, CameraTalk, Reply
-from tests.rig import prereq
 from tests.rig.backchannel import (
     BackchannelCamera,
     CameraFactory,
-    backchannel_cameras,
     dominant_frequency,
     loud_samples,
 )
+from tests.rig.rtsp_redirector import RtspRedirector
 from tests.rig.wait import wait_until
 
 pytestmark = pytest.mark.rtsp
 
 
-@pytest.fixture
-async def cameras(tmp_path: Path) -> AsyncIterator[CameraFactory]:
-    prereq.require_rtsp_server()
-    async with backchannel_cameras(tmp_path) as start:
-        yield start
-
-
 def talk_for(camera: BackchannelCamera, **kwargs: object) -> CameraTalk:
-    url = camera.url("/cam")
+    return talk_for_url(camera.url("/cam"), **kwargs)
 
+
+def talk_for_url(url: str, **kwargs: object) -> CameraTalk:
     async def locate() -> str:
         return url
 
@@ -169,3 +164,47 @@ async def test_digest_auth_and_no_password_in_the_log(
     await talk.close()
     assert "backchannel to rtsp://127.0.0.1" in caplog.text
     assert "s3cret" not in caplog.text and "installer" not in caplog.text
+
+
+async def test_talk_back_follows_a_redirect(cameras: CameraFactory) -> None:
+    camera = await cameras()
+    async with RtspRedirector(camera.url("/cam")) as redirector:
+        talk = talk_for_url(redirector.url(), linger_s=0.2)
+        assert (await talk.start("a", lambda _: None)).reply is Reply.GRANTED
+        await speak(talk, "a", 2.0)
+        await wait_until(lambda: loud_samples(camera.heard()) >= 0.5 * camera.rate, timeout=20)
+        await talk.close()
+    line, headers = redirector.requests[0]
+    assert line.startswith("OPTIONS rtsp://127.0.0.1")
+    assert headers["require"] == "www.onvif.org/ver20/backchannel"
+    assert camera.backchannel_setups() >= 1
+
+
+async def test_the_camera_gets_rtcp_sender_reports(
+    cameras: CameraFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RFC 3550: a sender sends sender reports; they tie the backchannel's RTP clock to
+    the wall clock and count what was sent."""
+    monkeypatch.setattr(backchannel, "RTCP_INTERVAL_S", 0.5)
+    camera = await cameras(codec="pcma")
+    talk = talk_for(camera, linger_s=30)
+    assert (await talk.start("a", lambda _: None)).reply is Reply.GRANTED
+    await speak(talk, "a", 3.0)
+
+    def reports() -> list[dict[str, int]]:
+        return [e for e in camera.events if e.get("event") == "sender-report"]
+
+    await wait_until(lambda: len({r["rtp"] for r in reports() if r["packets"] > 0}) >= 2)
+    session = talk._session
+    assert session is not None and session.packetizer is not None
+    sent = [r for r in reports() if r["packets"] > 0]
+    assert {r["ssrc"] for r in sent} == {session.packetizer.ssrc}
+    assert all(r["packets"] <= session.packets_sent for r in sent)
+    assert all(r["octets"] == 160 * r["packets"] for r in sent)  # 20 ms of 8 kHz G.711
+    first, last = sent[0], sent[-1]
+    wall = [r["ntp"] / (1 << 32) - 2_208_988_800 for r in (first, last)]
+    assert abs(wall[1] - time.time()) < 30
+    # The RTP clock the reports give runs at the codec's rate against the wall clock.
+    elapsed_rtp = ((last["rtp"] - first["rtp"]) % (1 << 32)) / 8000
+    assert elapsed_rtp == pytest.approx(wall[1] - wall[0], abs=0.1)
+    await talk.close()

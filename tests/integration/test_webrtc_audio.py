@@ -5,6 +5,7 @@ sender reports that put sound and picture on one clock."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -201,3 +202,30 @@ async def _passes_through(
         for a, b in zip(viewer.audio, viewer.audio[1:50], strict=False)
     }
     assert steps == {g711_camera.PACKET_SAMPLES}
+
+
+class _OwnCredentialsViewer(AudioWhepViewer):
+    """Offers its video m-line with ICE credentials of its own (as aiortc 1.12 does:
+    one ICE agent per m-line until BUNDLE is negotiated). Only the audio m-line's, the
+    BUNDLE tag's, are the ones this viewer answers connectivity checks with."""
+
+    async def _local_offer(self) -> str:
+        offer = await super()._local_offer()
+        audio, video = offer.split("m=video", 1)
+        video = re.sub(r"a=ice-ufrag:\S+", "a=ice-ufrag:vvvv", video)
+        video = re.sub(r"a=ice-pwd:\S+", "a=ice-pwd:video0only0password0000", video)
+        return audio + "m=video" + video
+
+
+async def test_bundled_m_lines_connect_on_the_bundle_tags_credentials(
+    start_gateway: GatewayFactory, netns: NetNamespace | None
+) -> None:
+    gw = await start_gateway(cameras=DEMO)
+    viewer = _OwnCredentialsViewer(gw.base_url, "cam")
+    try:
+        await viewer.start()
+        assert viewer.pc.getTransceivers()[0].kind == "audio"  # the BUNDLE tag
+        await viewer.wait_frames(5, timeout=60)
+        await viewer.wait_audio(50, timeout=60)
+    finally:
+        await viewer.close()

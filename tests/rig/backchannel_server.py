@@ -11,6 +11,9 @@ Runs under Debian's /usr/bin/python3 like tests/rig/rtsp_server.py, whose option
 stdout protocol it shares, plus:
     {"event": "teardown"}                         a client sent TEARDOWN
     {"event": "setup", "uri": "..."}              a client sent SETUP
+    {"event": "sender-report", "ssrc": N, "ntp": N, "rtp": N, "packets": N, "octets": N}
+                                                  the backchannel's RTP session got an
+                                                  RTCP sender report from the client
 
     backchannel_server.py --backchannel pcmu|pcma|aac|none --out FILE \
         [--refuse-backchannel-setup] --mount '/cam=( videotestsrc ... name=pay0 )' ...
@@ -70,7 +73,21 @@ class OnvifCameraServer(CameraServer):
         factory.set_latency(2000)
         if self.args.backchannel != "none":
             factory.set_backchannel_launch(backchannel_launch(self.args.backchannel, self.args.out))
+        factory.connect("media-configure", self.on_onvif_media)
         return factory
+
+    def on_onvif_media(
+        self, _factory: GstRtspServer.RTSPMediaFactory, media: GstRtspServer.RTSPMedia
+    ) -> None:
+        media.connect("prepared", self.watch_reports)
+
+    @staticmethod
+    def watch_reports(media: GstRtspServer.RTSPMedia) -> None:
+        """Every RTP session of the media tells of the RTCP it receives."""
+        for index in range(media.n_streams()):
+            session = media.get_stream(index).get_rtpsession()
+            if session is not None:
+                session.connect("on-ssrc-active", on_ssrc_active)
 
     def on_client_connected(
         self, server: GstRtspServer.RTSPServer, client: GstRtspServer.RTSPClient
@@ -88,6 +105,21 @@ class OnvifCameraServer(CameraServer):
         if self.args.refuse_backchannel_setup and not uri.endswith("stream=0"):
             return GstRtsp.RTSPStatusCode.FORBIDDEN
         return GstRtsp.RTSPStatusCode.OK
+
+
+def on_ssrc_active(_session: object, source: object) -> None:
+    """An SSRC sent RTCP; if it was a sender report, say what it said."""
+    stats = source.get_property("stats")  # type: ignore[attr-defined]
+    if not stats.get_value("have-sr"):
+        return
+    emit(
+        "sender-report",
+        ssrc=source.get_property("ssrc"),  # type: ignore[attr-defined]
+        ntp=stats.get_value("sr-ntptime"),
+        rtp=stats.get_value("sr-rtptime"),
+        packets=stats.get_value("sr-packet-count"),
+        octets=stats.get_value("sr-octet-count"),
+    )
 
 
 def main(argv: list[str]) -> int:

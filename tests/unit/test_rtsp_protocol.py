@@ -32,12 +32,8 @@ from gateway.rtsp.sdp import (
     resolve_control,
 )
 from gateway.rtsp.url import parse_url, redact, strip_credentials
-from gateway.sources.rtsp import (
-    RtspSource,
-    build_receiver_report,
-    parse_session_header,
-    parse_transport,
-)
+from gateway.sources.rtsp import RtspSource, build_receiver_report
+from gateway.sources.rtsp_control import parse_session_header, parse_transport
 
 # --- messages -----------------------------------------------------------------------
 

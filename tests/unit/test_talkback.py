@@ -10,6 +10,7 @@ import av
 import numpy as np
 import pytest
 
+from gateway.media.rtcp import SenderReport, build_sender_report, parse_sender_reports
 from gateway.talkback.encoder import TalkEncoder
 from gateway.talkback.rtp import RtpPacketizer, aac_hbr_payload
 from gateway.talkback.sdp import Backchannel, BackchannelUnsupported, find_backchannel
@@ -101,6 +102,21 @@ def test_timestamps_skip_silence_and_stalls() -> None:
     stalled = packetizer.packet(b"x", 160, now=12.54)  # 400 ms behind: on to the clock
     assert abs(struct.unpack("!I", stalled[4:8])[0] - (resumed_at + 3520) % 2**32) <= 1
     assert not stalled[1] & 0x80  # not a new spurt
+
+
+def test_the_sender_report_clock_and_counts() -> None:
+    packetizer = RtpPacketizer(8, 8000, ssrc=0x1234)
+    assert packetizer.timestamp_at(99.0) is None  # nothing sent: no report
+    first = packetizer.packet(b"\xd5" * 160, 160, now=100.0)
+    packetizer.packet(b"\xd5" * 160, 160, now=100.02)
+    start = struct.unpack("!I", first[4:8])[0]
+    assert packetizer.timestamp_at(100.0) == start
+    assert packetizer.timestamp_at(101.0) == (start + 8000) % 2**32  # on through silence
+    assert (packetizer.packets, packetizer.octets) == (2, 320)
+    report = build_sender_report(0x1234, 1_700_000_000.25, start, 2, 320)
+    assert parse_sender_reports(report) == [SenderReport(0x1234, 1_700_000_000.25, start)]
+    assert struct.unpack("!II", report[20:28]) == (2, 320)
+    assert report[28 + 1] == 202 and b"camgate" in report[28:]  # SDES CNAME follows
 
 
 def test_aac_hbr_payload_header() -> None:
