@@ -335,6 +335,20 @@ class OnvifSession:
         )
         raise OnvifError(f"the camera has no media profile {wanted!r} (it has: {offered})")
 
+    async def select_substream(self, setting: str) -> MediaProfile | None:
+        """The profile of the camera's second stream: `setting` "auto" picks the
+        lowest-resolution H.264 profile other than the main one (None when there is
+        none), else the profile it names (OnvifError if the camera has none such)."""
+        main = await self.select_profile()
+        if setting != "auto":
+            return await self.select_profile(setting)
+        others = [
+            p for p in await self.profiles() if p.encoding == "H264" and p.token != main.token
+        ]
+        if not others:
+            return None
+        return min(others, key=lambda p: (p.width or 0) * (p.height or 0))
+
     async def stream_uri(self, profile: MediaProfile | str) -> StreamUri:
         """The profile's RTSP URL (RTP-Unicast over RTSP), with our credentials added for
         the RTSP session: cameras return it without them and ask for them on DESCRIBE."""

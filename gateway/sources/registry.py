@@ -51,6 +51,8 @@ class CameraKind:
     check_source: Callable[[str], None] | None = None
     # Without `source`, the block alone makes the camera this kind (`picamera: {...}`).
     block_alone: bool = False
+    # The camera's second, smaller stream, when it has one (None: this kind has none).
+    build_substream: Callable[[SourceSetup], Source | None] | None = None
     # Other kinds' blocks a camera of this kind may carry (RTSP: `onvif` for PTZ only).
     carries: frozenset[str] = field(default_factory=frozenset)
     # Model of a camera of this kind that also carries these blocks (an RTSP camera with
