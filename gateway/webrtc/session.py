@@ -23,6 +23,7 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 from gateway.auth.roles import Identity
 from gateway.compat.check import FAST, CompatReport, check_libraries
 from gateway.config import IceServer
+from gateway.feed import Pin, View, ViewerFeed
 from gateway.hub import CameraHub, CameraState
 from gateway.ptz.channel import LABEL as PTZ_LABEL
 from gateway.ptz.channel import PtzChannel
@@ -41,6 +42,8 @@ from gateway.webrtc.limits import (
 )
 from gateway.webrtc.passthrough import PassthroughTrack, attach_fast_sender
 from gateway.webrtc.sdpfrag import MAX_CANDIDATES, TrickleFragment
+from gateway.webrtc.stream_channel import LABEL as STREAM_LABEL
+from gateway.webrtc.stream_channel import StreamChannel
 from gateway.webrtc.talk import attach_talk
 
 log = logging.getLogger("camgate.webrtc")
@@ -65,6 +68,7 @@ class WhepSession:
     hub: CameraHub
     pc: RTCPeerConnection
     track: PassthroughTrack
+    feed: ViewerFeed  # main or sub stream (gateway/feed.py); the track reads it
     created: float = field(default_factory=time.monotonic)
     remote_ufrag: str | None = None
     remote_candidates: int = 0  # trickled so far (capped: each one means connectivity checks)
@@ -79,6 +83,36 @@ class WhepSession:
     # credential still stands: asked again before every PTZ command.
     owner: Identity | None = None
     still_authorised: Callable[[], bool] = lambda: True
+    stream_channels: list[StreamChannel] = field(default_factory=list)
+    # The viewer's path estimate as JSON for the "stream" channel (None: none yet); the
+    # congestion glue sets it.
+    path_estimate: Callable[[], dict[str, Any] | None] = lambda: None
+    # While this viewer listens in full view on a sub stream: keeps the main stream (which
+    # carries the camera's sound) connected.
+    audio_hold: contextlib.AbstractContextManager[None] | None = None
+
+    def streams_changed(self) -> None:
+        """Tell the viewer's "stream" channels, and keep its sound's stream as needed."""
+        for channel in self.stream_channels:
+            channel.send_status()
+        self.sync_audio_hold()
+
+    def sync_audio_hold(self) -> None:
+        """The camera's sound comes with the main stream only: a listener in full view
+        keeps it connected even when its picture is the sub stream; a grid tile does not
+        (nine tiles must not keep nine main streams connected)."""
+        wanted = (
+            self.audio is not None
+            and self.feed.view == "full"
+            and self.feed.current != "main"
+            and not self.closed.is_set()
+        )
+        if wanted and self.audio_hold is None:
+            self.audio_hold = self.hub.hold()
+            self.audio_hold.__enter__()
+        elif not wanted and self.audio_hold is not None:
+            hold, self.audio_hold = self.audio_hold, None
+            hold.__exit__(None, None, None)
 
 
 def rtc_configuration(ice_servers: Iterable[IceServer]) -> RTCConfiguration:
@@ -168,18 +202,31 @@ class WhepSessions:
         return session
 
     async def open(
-        self, hub: CameraHub, offer_sdp: str, *, can_steer: bool = True
+        self,
+        hub: CameraHub,
+        offer_sdp: str,
+        *,
+        can_steer: bool = True,
+        view: View = "full",
+        pin: Pin = "auto",
     ) -> tuple[WhepSession, str]:
         """Answer a viewer's offer; returns the session and the SDP answer. `can_steer`:
-        the viewer's account may send PTZ commands on the data channel."""
+        the viewer's account may send PTZ commands on the data channel. `view` and `pin`
+        choose its first stream (a grid tile starts on the sub stream)."""
         parsed = validate_offer(offer_sdp)
         fast = (await self.check_libraries()).send_path == FAST
         pc = RTCPeerConnection(rtc_configuration(self._ice_servers))
-        subscription = hub.subscribe()
-        track = PassthroughTrack(subscription)
+        feed = ViewerFeed(hub, view=view, pin=pin)
+        track = PassthroughTrack(feed)
         session = WhepSession(
-            id=secrets.token_urlsafe(16), hub=hub, pc=pc, track=track, can_steer=can_steer
+            id=secrets.token_urlsafe(16),
+            hub=hub,
+            pc=pc,
+            track=track,
+            feed=feed,
+            can_steer=can_steer,
         )
+        feed.on_switch = lambda *_: session.streams_changed()
         pc.on("datachannel", lambda channel: self._on_datachannel(session, channel))
         audio: ViewerAudio | None = None
         attach_talk(session, self._talk.get(hub.name))  # the browser's mic: docs/audio.md
@@ -190,7 +237,7 @@ class WhepSessions:
                 session.send_loop = attach_fast_sender(
                     transceiver.sender,
                     track,
-                    hub.request_keyframe,
+                    feed.request_keyframe,  # to the stream the viewer gets now
                     self._send_workers,
                     clock_of(hub),
                 )
@@ -212,7 +259,7 @@ class WhepSessions:
         except BaseException:
             if audio is not None:
                 audio.release()
-            hub.unsubscribe(subscription)
+            feed.close()
             await pc.close()
             raise
         session.remote_ufrag = next(
@@ -220,6 +267,7 @@ class WhepSessions:
             None,
         )
         self._sessions[session.id] = session
+        session.sync_audio_hold()
         self._watch(session)
         log.info("camera %s: viewer %s joined (%d viewers)", hub.name, session.id[:8], hub.viewers)
         return session, pc.localDescription.sdp
@@ -257,15 +305,18 @@ class WhepSessions:
         if self._sessions.pop(session.id, None) is None:
             await session.closed.wait()
             return
-        session.hub.unsubscribe(session.track.subscription)
+        session.feed.close()
         session.track.stop()
         if session.audio is not None:
             session.audio.release()
         with contextlib.suppress(Exception):
             await session.pc.close()
         session.closed.set()
+        session.sync_audio_hold()  # lets go of it
         for channel in session.ptz_channels:
             channel.release()
+        for stream_channel in session.stream_channels:
+            stream_channel.close()
         for callback in session.closed_callbacks:
             callback()
         log.info(
@@ -279,8 +330,19 @@ class WhepSessions:
         await asyncio.gather(*(self.close(s) for s in list(self._sessions.values())))
 
     def _on_datachannel(self, session: WhepSession, channel: RTCDataChannel) -> None:
-        """The viewer opened a data channel: "ptz" carries PTZ commands; others are
-        ignored (WHEP players from elsewhere may open none at all)."""
+        """The viewer opened a data channel: "ptz" carries PTZ commands, "stream" the
+        choice of main or sub stream; others are ignored (WHEP players from elsewhere may
+        open none at all)."""
+        if channel.label == STREAM_LABEL:
+            session.stream_channels.append(
+                StreamChannel(
+                    channel,
+                    session.feed,
+                    estimate=lambda: session.path_estimate(),
+                    on_change=session.sync_audio_hold,
+                )
+            )
+            return
         if channel.label != PTZ_LABEL:
             log.debug("viewer %s: ignoring data channel %r", session.id[:8], channel.label)
             return

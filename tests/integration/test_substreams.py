@@ -1,0 +1,243 @@
+"""Main and sub streams end to end: GStreamer RTSP cameras with two mounts -> camgate ->
+real aiortc viewers that switch on the "stream" data channel (docs/streams.md)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.camera_status import CameraState
+from tests.conftest import RtspServerFactory, WhepViewerFactory
+from tests.integration.conftest import GatewayFactory, RunningGateway
+from tests.rig.streams import testsrc_h264
+from tests.rig.wait import wait_until
+from tests.rig.whep_client import WhepViewer
+
+pytestmark = pytest.mark.rtsp
+
+MAIN = (640, 360)
+SUB = (320, 180)
+
+
+async def two_stream_camera(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory, **camera: Any
+) -> tuple[Any, RunningGateway]:
+    server = await rtsp_server(
+        {"/main": testsrc_h264(*MAIN, gop=30), "/sub": testsrc_h264(*SUB, gop=30)}
+    )
+    gw = await start_gateway(
+        cameras=[
+            {
+                "name": "cam",
+                "source": server.url("/main"),
+                "substream": server.url("/sub"),
+                **camera,
+            }
+        ]
+    )
+    return server, gw
+
+
+def size(viewer: WhepViewer) -> tuple[int | None, int | None]:
+    frame = viewer.frames[-1]
+    return frame.width, frame.height
+
+
+async def wait_size(viewer: WhepViewer, wanted: tuple[int, int], timeout: float = 30) -> int:
+    """Wait until the viewer decodes a picture of `wanted` size; returns its index."""
+    await viewer._wait(lambda: bool(viewer.frames) and size(viewer) == wanted, timeout, str(wanted))
+    return len(viewer.frames) - 1
+
+
+def assert_rtp_continuous(viewer: WhepViewer) -> None:
+    """One SSRC, sequence numbers without a gap or a repeat, timestamps never backwards."""
+    ssrcs = {ssrc for _, _, ssrc in viewer.rtp_log}
+    assert len(ssrcs) == 1, ssrcs
+    for (seq_a, ts_a, _), (seq_b, ts_b, _) in zip(viewer.rtp_log, viewer.rtp_log[1:], strict=False):
+        assert (seq_b - seq_a) % 65536 == 1, (seq_a, seq_b)
+        assert (ts_b - ts_a) % 2**32 < 2**31, (ts_a, ts_b)
+
+
+async def test_a_viewer_switches_grid_full_grid_on_one_peer_connection(
+    rtsp_server: RtspServerFactory,
+    start_gateway: GatewayFactory,
+    whep_viewer: WhepViewerFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="aiortc")
+    _, gw = await two_stream_camera(rtsp_server, start_gateway)
+    viewer = await whep_viewer(gw.base_url, "cam", decode=True, query="view=grid", stream=True)
+    await wait_size(viewer, SUB)  # a grid tile starts on the sub stream: no switch
+    await viewer.wait_stream_open()
+    status = await viewer.wait_stream_status(lambda m: m["current"] == "sub")
+    assert status["streams"] == ["main", "sub"] and status["view"] == "grid"
+    assert gw.hub("cam").switches == {}
+
+    viewer.send_stream({"type": "view", "view": "full"})
+    full_at = await wait_size(viewer, MAIN)
+    status = await viewer.wait_stream_status(lambda m: m["current"] == "main")
+    assert status["reason"] == "view"
+    await viewer.wait_frames(full_at + 30, timeout=30)  # the main stream goes on
+
+    viewer.send_stream({"type": "view", "view": "grid"})
+    grid_at = await wait_size(viewer, SUB)
+    await viewer.wait_frames(grid_at + 30, timeout=30)
+
+    assert gw.hub("cam").switches == {"view": 2}
+    assert len(gw.gateway.sessions) == 1  # the same session and peer connection throughout
+    assert all(f.width for f in viewer.frames[full_at:grid_at])  # nothing undecodable between
+    pts = [f.timestamp for f in viewer.frames]
+    assert pts == sorted(pts)
+    assert_rtp_continuous(viewer)
+    decoder_trouble = [r for r in caplog.records if r.name.startswith("aiortc")]
+    assert decoder_trouble == []
+    # Back in the grid, the main stream is not held any more than any idle camera is.
+    assert gw.hub("cam").viewers == 0 and gw.hub("cam").substream.viewers == 1
+
+
+async def test_the_sub_stream_connects_only_while_needed(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory, whep_viewer: WhepViewerFactory
+) -> None:
+    _, gw = await two_stream_camera(rtsp_server, start_gateway, linger=1)
+    main, sub = gw.hub("cam"), gw.hub("cam").substream
+    assert sub is not None
+    viewer = await whep_viewer(gw.base_url, "cam", decode=True, stream=True)  # full view
+    await wait_size(viewer, MAIN)
+    assert sub.state is CameraState.IDLE and not sub.running
+
+    await viewer.wait_stream_open()
+    viewer.send_stream({"type": "view", "view": "grid"})
+    await wait_size(viewer, SUB)
+    assert sub.state is CameraState.LIVE
+    await wait_until(lambda: not main.running, timeout=30)  # the main lingered, then left
+
+    viewer.send_stream({"type": "view", "view": "full"})
+    await wait_size(viewer, MAIN)
+    await wait_until(lambda: not sub.running, timeout=30)
+    assert sub.state is CameraState.IDLE
+    status = await api_camera(gw)
+    assert [s["name"] for s in status["streams"]] == ["main", "sub"]
+    assert status["streams"][1]["state"] == "idle"
+    assert status["streams"][0]["width"] == MAIN[0]
+    assert status["streams"][1]["width"] == SUB[0]  # known from when it was live
+
+
+async def test_a_pin_holds_the_stream_whatever_the_view(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory, whep_viewer: WhepViewerFactory
+) -> None:
+    _, gw = await two_stream_camera(rtsp_server, start_gateway)
+    viewer = await whep_viewer(gw.base_url, "cam", decode=True, query="view=full&pin=sub")
+    await wait_size(viewer, SUB)
+    assert gw.hub("cam").viewers == 0
+
+
+async def test_a_camera_without_a_sub_stream_never_switches(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory, whep_viewer: WhepViewerFactory
+) -> None:
+    server = await rtsp_server({"/main": testsrc_h264(*MAIN, gop=30)})
+    gw = await start_gateway(cameras=[{"name": "cam", "source": server.url("/main")}])
+    assert gw.hub("cam").substream is None
+    viewer = await whep_viewer(gw.base_url, "cam", decode=True, query="view=grid", stream=True)
+    await wait_size(viewer, MAIN)
+    await viewer.wait_stream_open()
+    status = await viewer.wait_stream_status(lambda m: True)
+    assert status["streams"] == ["main"] and status["current"] == "main"
+    for message in ({"type": "pin", "pin": "sub"}, {"type": "view", "view": "full"}):
+        viewer.send_stream(message)
+    await viewer.wait_stream_status(lambda m: m["view"] == "full" and m["pin"] == "sub")
+    count = len(viewer.frames)
+    await viewer.wait_frames(count + 15, timeout=30)
+    assert {(f.width, f.height) for f in viewer.frames} == {MAIN}
+    assert gw.hub("cam").switches == {}
+    assert [s["name"] for s in (await api_camera(gw))["streams"]] == ["main"]
+
+
+async def test_a_sub_stream_that_goes_down_falls_back_and_returns(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory, whep_viewer: WhepViewerFactory
+) -> None:
+    main_server = await rtsp_server({"/main": testsrc_h264(*MAIN, gop=30)})
+    sub_server = await rtsp_server({"/sub": testsrc_h264(*SUB, gop=30)})
+    gw = await start_gateway(
+        cameras=[
+            {
+                "name": "cam",
+                "source": main_server.url("/main"),
+                "substream": sub_server.url("/sub"),
+            }
+        ]
+    )
+    viewer = await whep_viewer(gw.base_url, "cam", decode=True, query="view=grid", stream=True)
+    await wait_size(viewer, SUB)
+    await viewer.wait_stream_open()
+
+    await sub_server.stop()
+    await wait_size(viewer, MAIN, timeout=60)
+    status = await viewer.wait_stream_status(lambda m: m["current"] == "main")
+    assert status["reason"] == "unavailable" and status["view"] == "grid"
+
+    await sub_server.start()  # the same port: the camera's sub stream is back
+    back_at = await wait_size(viewer, SUB, timeout=60)
+    await viewer.wait_frames(back_at + 15, timeout=30)
+    status = await viewer.wait_stream_status(lambda m: m["current"] == "sub")
+    assert gw.hub("cam").switches == {"unavailable": 1, "view": 1}
+    assert_rtp_continuous(viewer)
+
+
+async def test_bad_messages_on_the_stream_channel_are_ignored(
+    rtsp_server: RtspServerFactory,
+    start_gateway: GatewayFactory,
+    whep_viewer: WhepViewerFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="camgate.webrtc")
+    _, gw = await two_stream_camera(rtsp_server, start_gateway)
+    viewer = await whep_viewer(gw.base_url, "cam", decode=True, query="view=grid", stream=True)
+    other = await whep_viewer(gw.base_url, "cam", query="view=grid")
+    await wait_size(viewer, SUB)
+    await viewer.wait_stream_open()
+    bad: list[Any] = [
+        "not json",
+        b"\x00\xff binary",
+        "[1, 2]",
+        '{"type": "view", "view": "huge"}',
+        '{"type": "pin", "pin": null}',
+        '{"type": "reboot"}',
+        '{"view": "full"}',
+        "x" * 5000,
+    ]
+    for message in bad:
+        viewer.send_stream(message)
+    viewer.send_stream({"type": "pin", "pin": "sub"})  # a good one after them is served
+    await viewer.wait_stream_status(lambda m: m["pin"] == "sub", timeout=30)
+    count, others = len(viewer.frames), other.frames_received
+    await viewer.wait_frames(count + 15, timeout=30)
+    await other.wait_frames(others + 15, timeout=30)
+    assert {(f.width, f.height) for f in viewer.frames} == {SUB}
+    ignored = [r for r in caplog.records if "ignoring a message" in r.getMessage()]
+    assert len(ignored) == len(bad)
+    assert viewer.connection_state == "connected"
+
+
+async def test_whep_refuses_an_unknown_view_or_pin(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory
+) -> None:
+    _, gw = await two_stream_camera(rtsp_server, start_gateway)
+    url = f"{gw.base_url}/api/cameras/cam/whep"
+    async with aiohttp.ClientSession() as http:
+        for query in ("view=huge", "pin=both"):
+            headers = {"Content-Type": "application/sdp"}
+            async with http.post(f"{url}?{query}", data="v=0", headers=headers) as response:
+                assert response.status == 400
+                assert "must be" in (await response.json())["error"]
+
+
+async def api_camera(gw: RunningGateway) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{gw.base_url}/api/cameras/cam") as response,
+    ):
+        assert response.status == 200
+        return await response.json()
