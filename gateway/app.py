@@ -139,9 +139,9 @@ class Gateway:
                 audio=cam.audio != "off",
                 audio_transcoder=aac_to_opus(cam.name),  # PyAV loads when first used
             )
-            hubs[cam.name].substream = _substream_hub(
-                cam, onvif_sessions.get(cam.name), config.limits
-            )
+            sub = _substream_hub(cam, onvif_sessions.get(cam.name), config.limits)
+            if sub is not None:
+                hubs[cam.name].attach_substream(sub)
         ptz_controllers = _ptz_controllers(config, ptz_backends)
         talks = {cam.name: camera_talk(cam, onvif_sessions.get(cam.name)) for cam in config.cameras}
         for name, talk in talks.items():

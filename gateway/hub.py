@@ -265,6 +265,12 @@ class CameraHub:
         """`listener()` runs on every change of state or viewer count."""
         self._listeners.append(listener)
 
+    def attach_substream(self, sub: CameraHub) -> None:
+        """`sub` is this camera's second stream: its changes are this camera's changes
+        (API, MQTT and /metrics list both streams)."""
+        self.substream = sub
+        sub.add_listener(self._notify)
+
     def remove_listener(self, listener: Callable[[], None]) -> None:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)

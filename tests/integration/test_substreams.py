@@ -3,21 +3,29 @@ real aiortc viewers that switch on the "stream" data channel (docs/streams.md)."
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
 from gateway.camera_status import CameraState
-from tests.conftest import RtspServerFactory, WhepViewerFactory
+from tests.conftest import MosquittoFactory, RtspServerFactory, WhepViewerFactory
 from tests.integration.conftest import GatewayFactory, RunningGateway
+from tests.rig.mqtt_probe import MqttProbe, Seen
+from tests.rig.onvif_device import OnvifTestDevice, Profile
 from tests.rig.streams import testsrc_h264
 from tests.rig.wait import wait_until
 from tests.rig.whep_client import WhepViewer
 
 pytestmark = pytest.mark.rtsp
 
+onvif_needed = pytest.mark.skipif(
+    importlib.util.find_spec("onvif") is None, reason="onvif-zeep-async is not installed"
+)
 MAIN = (640, 360)
 SUB = (320, 180)
 
@@ -232,6 +240,120 @@ async def test_whep_refuses_an_unknown_view_or_pin(
             async with http.post(f"{url}?{query}", data="v=0", headers=headers) as response:
                 assert response.status == 400
                 assert "must be" in (await response.json())["error"]
+
+
+async def test_mqtt_state_lists_both_streams(
+    rtsp_server: RtspServerFactory,
+    start_gateway: GatewayFactory,
+    mosquitto: MosquittoFactory,
+    whep_viewer: WhepViewerFactory,
+) -> None:
+    broker = await mosquitto()
+    server = await rtsp_server(
+        {"/main": testsrc_h264(*MAIN, gop=30), "/sub": testsrc_h264(*SUB, gop=30)}
+    )
+    camera = {"name": "cam", "source": server.url("/main"), "substream": server.url("/sub")}
+    mqtt = {"host": broker.host, "port": broker.port, "topic_prefix": "camgate"}
+    gw = await start_gateway(cameras=[camera], mqtt=mqtt)
+    async with MqttProbe(broker.host, broker.port) as probe:
+        await probe.subscribe("camgate/#")
+        await whep_viewer(gw.base_url, "cam", query="view=grid")
+
+        def sub_live(m: Seen) -> bool:
+            streams = json.loads(m.text).get("streams", []) if m.payload else []
+            return len(streams) == 2 and streams[1]["fps"] > 0
+
+        seen = await probe.wait("camgate/cam/state", sub_live, timeout=30)
+    main, sub = json.loads(seen.text)["streams"]
+    assert (sub["name"], sub["width"], sub["height"]) == ("sub", *SUB)
+    assert sub["state"] == "live" and sub["bitrate_kbps"] > 0 and sub["profile"]
+    assert main["name"] == "main" and "rtsp" not in seen.text
+
+
+# --- ONVIF cameras --------------------------------------------------------------------
+
+
+async def onvif_camera(
+    rtsp_server: RtspServerFactory,
+    start_gateway: GatewayFactory,
+    profiles: tuple[Profile, ...],
+    **onvif: Any,
+) -> tuple[OnvifTestDevice, RunningGateway]:
+    server = await rtsp_server(
+        {f"/{p.token}": testsrc_h264(p.width, p.height, gop=30) for p in profiles}
+    )
+    device = OnvifTestDevice(
+        rtsp_url=f"rtsp://127.0.0.1:{server.port}/{{profile}}", profiles=profiles
+    )
+    await device.start()
+    _devices.append(device)
+    block = {
+        "host": device.host,
+        "port": device.port,
+        "username": device.username,
+        "password": device.password,
+        **onvif,
+    }
+    return device, await start_gateway(cameras=[{"name": "cam", "onvif": block}])
+
+
+_devices: list[OnvifTestDevice] = []
+
+
+@pytest.fixture(autouse=True)
+async def _stop_devices() -> AsyncIterator[None]:
+    yield
+    while _devices:
+        device = _devices.pop()
+        await device.stop()
+        assert device.errors == []  # no reply of the device failed its schema
+
+
+@onvif_needed
+async def test_an_onvif_camera_finds_its_sub_stream_by_itself(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory, whep_viewer: WhepViewerFactory
+) -> None:
+    profiles = (
+        Profile("Main", *MAIN, ptz=False),
+        Profile("Middle", 480, 270, ptz=False),
+        Profile("Low", *SUB, ptz=False),
+    )
+    device, gw = await onvif_camera(rtsp_server, start_gateway, profiles)
+    viewer = await whep_viewer(gw.base_url, "cam", decode=True, query="view=grid", stream=True)
+    await wait_size(viewer, SUB)
+    asked = {r.args["ProfileToken"] for r in device.requests_of("GetStreamUri")}
+    assert asked == {"Low"}  # the lowest-resolution one; the main stream was not needed
+    await viewer.wait_stream_open()
+    viewer.send_stream({"type": "view", "view": "full"})
+    await wait_size(viewer, MAIN)
+    streams = (await api_camera(gw))["streams"]
+    assert [(s["name"], s["width"]) for s in streams] == [("main", MAIN[0]), ("sub", SUB[0])]
+
+
+@onvif_needed
+async def test_an_onvif_camera_with_one_profile_has_no_sub_stream(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory, whep_viewer: WhepViewerFactory
+) -> None:
+    _, gw = await onvif_camera(rtsp_server, start_gateway, (Profile("Main", *MAIN),))
+    sub = gw.hub("cam").substream
+    assert sub is not None  # `substream: auto`: it is looked for when a viewer needs it
+    viewer = await whep_viewer(gw.base_url, "cam", decode=True, query="view=grid", stream=True)
+    await wait_size(viewer, MAIN)
+    await viewer.wait_stream_open()
+    status = await viewer.wait_stream_status(lambda m: m["streams"] == ["main"])
+    assert status["current"] == "main"
+    assert sub.error == "the camera offers no second H.264 stream"
+    assert [s["name"] for s in (await api_camera(gw))["streams"]] == ["main"]
+    await wait_until(lambda: not sub.running, timeout=30)  # nobody waits for it any more
+
+
+@onvif_needed
+async def test_an_onvif_camera_with_substream_off_has_none(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory
+) -> None:
+    profiles = (Profile("Main", *MAIN), Profile("Low", *SUB, ptz=False))
+    _, gw = await onvif_camera(rtsp_server, start_gateway, profiles, substream="off")
+    assert gw.hub("cam").substream is None
 
 
 async def api_camera(gw: RunningGateway) -> dict[str, Any]:
