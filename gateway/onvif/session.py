@@ -337,17 +337,19 @@ class OnvifSession:
 
     async def select_substream(self, setting: str) -> MediaProfile | None:
         """The profile of the camera's second stream: `setting` "auto" picks the
-        lowest-resolution H.264 profile other than the main one (None when there is
+        lowest-resolution H.264 profile smaller than the main one (None when there is
         none), else the profile it names (OnvifError if the camera has none such)."""
         main = await self.select_profile()
         if setting != "auto":
             return await self.select_profile(setting)
         others = [
-            p for p in await self.profiles() if p.encoding == "H264" and p.token != main.token
+            p
+            for p in await self.profiles()
+            if p.encoding == "H264" and p.token != main.token and _pixels(p) < _pixels(main)
         ]
         if not others:
             return None
-        return min(others, key=lambda p: (p.width or 0) * (p.height or 0))
+        return min(others, key=_pixels)
 
     async def stream_uri(self, profile: MediaProfile | str) -> StreamUri:
         """The profile's RTSP URL (RTP-Unicast over RTSP), with our credentials added for
@@ -394,6 +396,12 @@ async def _close_quietly(client: Any) -> None:
     with contextlib.suppress(Exception):
         async with asyncio.timeout(CLOSE_TIMEOUT_S):
             await client.close()
+
+
+def _pixels(profile: MediaProfile) -> int:
+    """The profile's picture size; unknown counts as smaller than any known (a camera
+    that does not say is not the main stream's size)."""
+    return (profile.width or 0) * (profile.height or 0)
 
 
 def _bracket(host: str) -> str:

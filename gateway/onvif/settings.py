@@ -24,7 +24,7 @@ class OnvifConfig(Section, frozen=True):
     password: str | None = None
     profile: str | None = None  # media profile name or token; None: the first H.264 one
     # The camera's second, smaller stream for grid tiles: "auto" = the lowest-resolution
-    # H.264 profile other than the main one, "off" = none, else a profile name or token.
+    # H.264 profile smaller than the main one, "off" = none, else a profile name or token.
     substream: Annotated[str, shorthand(_switch_off)] = "auto"
     timeout_s: Annotated[float, Meta(ge=0.5, le=60)] = field(default=5.0, name="timeout")
 

@@ -232,7 +232,8 @@ class WhepSessions:
         attach_talk(session, self._talk.get(hub.name))  # the browser's mic: docs/audio.md
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
-            prefer_camera_profile(transceiver, await _camera_profile(hub))
+            # The profile of the stream it starts on (a grid tile's: the sub stream's).
+            prefer_camera_profile(transceiver, await _camera_profile(feed.hub))
             if fast:
                 session.send_loop = attach_fast_sender(
                     transceiver.sender,
