@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from gateway.camera_status import CameraState
+from gateway.compat.check import FORCE_ENV
 from tests.conftest import MosquittoFactory, RtspServerFactory, WhepViewerFactory
 from tests.integration.conftest import GatewayFactory, RunningGateway
 from tests.rig.mqtt_probe import MqttProbe, Seen
@@ -31,7 +32,10 @@ SUB = (320, 180)
 
 
 async def two_stream_camera(
-    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory, **camera: Any
+    rtsp_server: RtspServerFactory,
+    start_gateway: GatewayFactory,
+    settings: dict[str, Any] | None = None,
+    **camera: Any,
 ) -> tuple[Any, RunningGateway]:
     server = await rtsp_server(
         {"/main": testsrc_h264(*MAIN, gop=30), "/sub": testsrc_h264(*SUB, gop=30)}
@@ -44,7 +48,8 @@ async def two_stream_camera(
                 "substream": server.url("/sub"),
                 **camera,
             }
-        ]
+        ],
+        **(settings or {}),
     )
     return server, gw
 
@@ -69,14 +74,23 @@ def assert_rtp_continuous(viewer: WhepViewer) -> None:
         assert (ts_b - ts_a) % 2**32 < 2**31, (ts_a, ts_b)
 
 
+@pytest.mark.parametrize("send_path", ["fast", "fallback", "workers"])
 async def test_a_viewer_switches_grid_full_grid_on_one_peer_connection(
     rtsp_server: RtspServerFactory,
     start_gateway: GatewayFactory,
     whep_viewer: WhepViewerFactory,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    send_path: str,
 ) -> None:
+    """On either send path, and through a send worker: they all read the viewer's track."""
     caplog.set_level(logging.WARNING, logger="aiortc")
-    _, gw = await two_stream_camera(rtsp_server, start_gateway)
+    settings: dict[str, Any] = {}
+    if send_path == "fallback":
+        monkeypatch.setenv(FORCE_ENV, "fallback")
+    elif send_path == "workers":
+        settings["webrtc"] = {"candidates": {"addresses": ["127.0.0.1"]}, "send_workers": 1}
+    _, gw = await two_stream_camera(rtsp_server, start_gateway, settings=settings)
     viewer = await whep_viewer(gw.base_url, "cam", decode=True, query="view=grid", stream=True)
     await wait_size(viewer, SUB)  # a grid tile starts on the sub stream: no switch
     await viewer.wait_stream_open()
@@ -95,7 +109,8 @@ async def test_a_viewer_switches_grid_full_grid_on_one_peer_connection(
     await viewer.wait_frames(grid_at + 30, timeout=30)
 
     assert gw.hub("cam").switches == {"view": 2}
-    assert len(gw.gateway.sessions) == 1  # the same session and peer connection throughout
+    (session,) = gw.gateway.sessions  # the same session and peer connection throughout
+    assert (session.send_loop is None) == (send_path == "fallback")
     assert all(f.width for f in viewer.frames[full_at:grid_at])  # nothing undecodable between
     pts = [f.timestamp for f in viewer.frames]
     assert pts == sorted(pts)
