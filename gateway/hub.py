@@ -158,6 +158,12 @@ class CameraHub:
         return self._state
 
     @property
+    def ever_live(self) -> bool:
+        """It has been live since camgate started (its stream's facts, audio included,
+        are known, if only as they were)."""
+        return self._ever_live
+
+    @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 

@@ -30,7 +30,12 @@ from gateway.ptz.channel import PtzChannel
 from gateway.ptz.controller import PtzController
 from gateway.talkback.camera import CameraTalk
 from gateway.tasks import spawn
-from gateway.webrtc.audio import ViewerAudio, decline_other_audio, open_viewer_audio
+from gateway.webrtc.audio import (
+    ViewerAudio,
+    decline_other_audio,
+    offered_audio,
+    open_viewer_audio,
+)
 from gateway.webrtc.avsync import clock_of
 from gateway.webrtc.codecs import prefer_camera_profile
 from gateway.webrtc.fastsend import FastSender, SendWorkers
@@ -246,9 +251,10 @@ class WhepSessions:
                 session.send_loop.on_pump_gone = lambda: spawn(
                     self.close(session), f"close-viewer:{session.id[:8]}"
                 )
-            audio = session.audio = await open_viewer_audio(
-                pc, hub, parsed, fast=fast, workers=self._send_workers
-            )
+            with _main_for_audio(hub, feed, parsed):
+                audio = session.audio = await open_viewer_audio(
+                    pc, hub, parsed, fast=fast, workers=self._send_workers
+                )
             if audio is not None and audio.send_loop is not None:
                 audio.send_loop.on_pump_gone = session.send_loop.on_pump_gone  # type: ignore[union-attr]
             try:
@@ -373,6 +379,17 @@ class WhepSessions:
 
         deadline = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT_S, _connect_deadline)
         session.closed_callbacks.append(deadline.cancel)
+
+
+def _main_for_audio(
+    hub: CameraHub, feed: ViewerFeed, offer: SessionDescription
+) -> contextlib.AbstractContextManager[None]:
+    """The camera's sound comes with its main stream, which a viewer starting on the sub
+    stream does not connect: if the main stream was never live (its audio is unknown),
+    connect it while the viewer's audio is set up (it lingers as usual afterwards)."""
+    if feed.current == "main" or hub.ever_live or not offered_audio(offer):
+        return contextlib.nullcontext()
+    return hub.hold()
 
 
 async def _camera_profile(hub: CameraHub) -> str | None:

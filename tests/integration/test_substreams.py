@@ -14,8 +14,11 @@ import pytest
 
 from gateway.camera_status import CameraState
 from gateway.compat.check import FORCE_ENV
+from gateway.media.h264 import NAL_IDR, NAL_PPS, NAL_SPS, nal_type, parse_sps, split_annexb
 from tests.conftest import MosquittoFactory, RtspServerFactory, WhepViewerFactory
 from tests.integration.conftest import GatewayFactory, RunningGateway
+from tests.rig.audio_streams import testsrc_with_audio
+from tests.rig.audio_viewer import AudioWhepViewer
 from tests.rig.mqtt_probe import MqttProbe, Seen
 from tests.rig.onvif_device import OnvifTestDevice, Profile
 from tests.rig.streams import testsrc_h264
@@ -74,6 +77,22 @@ def assert_rtp_continuous(viewer: WhepViewer) -> None:
         assert (ts_b - ts_a) % 2**32 < 2**31, (ts_a, ts_b)
 
 
+def assert_parameter_sets_in_band(viewer: WhepViewer, switches: int) -> None:
+    """Every IDR arrives after its SPS and PPS in the same picture, and the picture size
+    (the SPS) changed `switches` times, each time at an IDR."""
+    sizes: list[tuple[int, int]] = []
+    for record in viewer.encoded:
+        nals = split_annexb(record.data)
+        types = [nal_type(n) for n in nals]
+        if NAL_IDR not in types:
+            continue
+        assert types.index(NAL_SPS) < types.index(NAL_PPS) < types.index(NAL_IDR), types
+        info = parse_sps(nals[types.index(NAL_SPS)])
+        if not sizes or sizes[-1] != (info.width, info.height):
+            sizes.append((info.width, info.height))
+    assert len(sizes) == switches + 1, sizes
+
+
 @pytest.mark.parametrize("send_path", ["fast", "fallback", "workers"])
 async def test_a_viewer_switches_grid_full_grid_on_one_peer_connection(
     rtsp_server: RtspServerFactory,
@@ -91,7 +110,9 @@ async def test_a_viewer_switches_grid_full_grid_on_one_peer_connection(
     elif send_path == "workers":
         settings["webrtc"] = {"candidates": {"addresses": ["127.0.0.1"]}, "send_workers": 1}
     _, gw = await two_stream_camera(rtsp_server, start_gateway, settings=settings)
-    viewer = await whep_viewer(gw.base_url, "cam", decode=True, query="view=grid", stream=True)
+    viewer = await whep_viewer(
+        gw.base_url, "cam", decode=True, keep_encoded=True, query="view=grid", stream=True
+    )
     await wait_size(viewer, SUB)  # a grid tile starts on the sub stream: no switch
     await viewer.wait_stream_open()
     status = await viewer.wait_stream_status(lambda m: m["current"] == "sub")
@@ -115,6 +136,7 @@ async def test_a_viewer_switches_grid_full_grid_on_one_peer_connection(
     pts = [f.timestamp for f in viewer.frames]
     assert pts == sorted(pts)
     assert_rtp_continuous(viewer)
+    assert_parameter_sets_in_band(viewer, switches=2)
     decoder_trouble = [r for r in caplog.records if r.name.startswith("aiortc")]
     assert decoder_trouble == []
     # Back in the grid, the main stream is not held any more than any idle camera is.
@@ -139,8 +161,7 @@ async def test_the_sub_stream_connects_only_while_needed(
 
     viewer.send_stream({"type": "view", "view": "full"})
     await wait_size(viewer, MAIN)
-    await wait_until(lambda: not sub.running, timeout=30)
-    assert sub.state is CameraState.IDLE
+    await wait_until(lambda: not sub.running and sub.state is CameraState.IDLE, timeout=30)
     status = await api_camera(gw)
     assert [s["name"] for s in status["streams"]] == ["main", "sub"]
     assert status["streams"][1]["state"] == "idle"
@@ -148,13 +169,81 @@ async def test_the_sub_stream_connects_only_while_needed(
     assert status["streams"][1]["width"] == SUB[0]  # known from when it was live
 
 
-async def test_a_pin_holds_the_stream_whatever_the_view(
-    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory, whep_viewer: WhepViewerFactory
+async def test_a_pin_holds_the_stream_and_keyframe_requests_go_to_it(
+    rtsp_server: RtspServerFactory,
+    start_gateway: GatewayFactory,
+    whep_viewer: WhepViewerFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _, gw = await two_stream_camera(rtsp_server, start_gateway)
+    main, sub = gw.hub("cam"), gw.hub("cam").substream
+    asked: list[str] = []
+    monkeypatch.setattr(main, "request_keyframe", lambda: asked.append("main"))
+    monkeypatch.setattr(sub, "request_keyframe", lambda: asked.append("sub"))
     viewer = await whep_viewer(gw.base_url, "cam", decode=True, query="view=full&pin=sub")
     await wait_size(viewer, SUB)
-    assert gw.hub("cam").viewers == 0
+    assert main.viewers == 0
+    await viewer.send_pli()
+    await wait_until(lambda: "sub" in asked, timeout=30)
+    assert "main" not in asked
+
+
+async def test_sound_stays_with_the_main_stream_held_in_full_view_only(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory
+) -> None:
+    """A listener whose picture is the sub stream hears the camera (its sound comes with
+    the main stream) while in full view; in the grid it does not hold the main stream."""
+    server = await rtsp_server(
+        {
+            "/main": testsrc_with_audio("PCMU", width=MAIN[0], height=MAIN[1], gop=30),
+            "/sub": testsrc_h264(*SUB, gop=30),
+        }
+    )
+    camera = {"name": "cam", "source": server.url("/main"), "substream": server.url("/sub")}
+    gw = await start_gateway(cameras=[{**camera, "linger": 1}])
+    main = gw.hub("cam")
+    viewer = AudioWhepViewer(
+        gw.base_url, "cam", decode=True, query="pin=sub", stream=True, decode_audio=False
+    )
+    try:
+        await viewer.start()
+        await wait_size(viewer, SUB)
+        await viewer._wait(lambda: len(viewer.audio) > 0, 30, "audio")
+        assert main.viewers == 0 and main.running  # held for the sound alone
+        heard = len(viewer.audio)
+        await viewer._wait(lambda: len(viewer.audio) > heard + 100, 30, "more audio")  # 2 s
+        assert main.running
+
+        await viewer.wait_stream_open()
+        viewer.send_stream({"type": "view", "view": "grid"})
+        await viewer.wait_stream_status(lambda m: m["view"] == "grid")
+        await wait_until(lambda: not main.running, timeout=30)
+    finally:
+        await viewer.close()
+
+
+async def test_a_grid_tile_on_a_cold_camera_gets_its_sound_track_without_holding_main(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory
+) -> None:
+    server = await rtsp_server(
+        {
+            "/main": testsrc_with_audio("PCMU", width=MAIN[0], height=MAIN[1], gop=30),
+            "/sub": testsrc_h264(*SUB, gop=30),
+        }
+    )
+    camera = {"name": "cam", "source": server.url("/main"), "substream": server.url("/sub")}
+    gw = await start_gateway(cameras=[{**camera, "linger": 1}])
+    main = gw.hub("cam")
+    viewer = AudioWhepViewer(gw.base_url, "cam", query="view=grid", decode_audio=False)
+    try:
+        await viewer.start()
+        await viewer.wait_frames(10, timeout=30)
+        (session,) = gw.gateway.sessions
+        assert session.audio is not None  # the main stream told its audio format
+        assert session.feed.current == "sub"
+        await wait_until(lambda: not main.running, timeout=30)  # then it left again
+    finally:
+        await viewer.close()
 
 
 async def test_a_camera_without_a_sub_stream_never_switches(
