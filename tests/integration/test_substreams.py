@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -331,6 +332,27 @@ async def test_bad_messages_on_the_stream_channel_are_ignored(
     ignored = [r for r in caplog.records if "ignoring a message" in r.getMessage()]
     assert len(ignored) == len(bad)
     assert viewer.connection_state == "connected"
+
+
+async def test_the_sub_streams_credentials_reach_no_api_or_log_line(
+    rtsp_server: RtspServerFactory,
+    start_gateway: GatewayFactory,
+    whep_viewer: WhepViewerFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="camgate")
+    secret = "s3cret:sub@stream"
+    mounts = {"/main": testsrc_h264(*MAIN, gop=30), "/sub": testsrc_h264(*SUB, gop=30)}
+    server = await rtsp_server(mounts, user="viewer", password=secret)
+    camera = {"name": "cam", "source": server.url("/main"), "substream": server.url("/sub")}
+    gw = await start_gateway(cameras=[camera])
+    viewer = await whep_viewer(gw.base_url, "cam", decode=True, query="view=grid")
+    await wait_size(viewer, SUB)  # the sub stream signed in with them
+    status = await api_camera(gw)
+    assert gw.hub("cam").substream.description == f"rtsp://127.0.0.1:{server.port}/sub"
+    seen = json.dumps(status) + caplog.text + repr(gw.gateway.config)
+    for form in (secret, quote(secret, safe=""), quote(secret)):
+        assert form not in seen
 
 
 async def test_whep_refuses_an_unknown_view_or_pin(
