@@ -68,22 +68,27 @@ def substream_factory(
     onvif: OnvifSession | None = None,
     on_resolved: Callable[[str], None] | None = None,
     limits: StreamLimits | None = None,
-) -> Callable[[], Source] | None:
-    """Builds the camera's second stream's Source, or None when it has none by config."""
+) -> tuple[Callable[[], Source], str] | None:
+    """Builds the camera's second stream's Source (afresh for each connection) and says
+    what it is before it connects; None when the camera has none by config. Building a
+    Source touches nothing (it connects in run()): the first one is built here, to learn
+    whether there is one, and serves the first connection."""
     kind = kind_named(camera.kind)
-    if kind.build_substream is None:
+    build = kind.build_substream
+    if build is None:
         return None
     setup = SourceSetup(camera, limits=limits, onvif=onvif, on_resolved=on_resolved)
-    if kind.build_substream(setup) is None:  # cheap: sources connect in run()
+    first = build(setup)
+    if first is None:
         return None
-    build = kind.build_substream
+    built: list[Source] = [first]
 
     def build_source() -> Source:
-        source = build(setup)
+        source = built.pop() if built else build(setup)
         assert source is not None
         return source
 
-    return build_source
+    return build_source, first.description
 
 
 def camera_description(camera: CameraConfig) -> str:
@@ -257,14 +262,15 @@ def _substream_hub(
         if hub is not None:
             hub.description = text
 
-    factory = substream_factory(cam, onvif, show, limits)
-    if factory is None:
+    found = substream_factory(cam, onvif, show, limits)
+    if found is None:
         return None
+    factory, description = found
     hub = CameraHub(
         name,
         factory,
         linger_s=cam.linger_s,
-        description=factory().description,
+        description=description,
         limits=limits,
         audio=False,
     )
