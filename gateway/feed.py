@@ -227,8 +227,8 @@ class ViewerFeed:
 
     def _steer(self, reason: str) -> None:
         wanted, target = self.wanted(), self._target()
-        if target != wanted:
-            reason = "unavailable"
+        if target != wanted or not self._available(self.current):
+            reason = "unavailable"  # away from a stream that is down or turned out missing
         if target == self.current:
             if target == wanted:
                 self._drop_pending()

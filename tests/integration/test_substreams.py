@@ -467,7 +467,8 @@ async def test_an_onvif_camera_with_one_profile_has_no_sub_stream(
     await wait_size(viewer, MAIN)
     await viewer.wait_stream_open()
     status = await viewer.wait_stream_status(lambda m: m["streams"] == ["main"])
-    assert status["current"] == "main"
+    assert status["current"] == "main" and status["reason"] == "unavailable"
+    assert gw.hub("cam").switches == {"unavailable": 1}
     assert sub.error == "the camera offers no second H.264 stream"
     assert [s["name"] for s in (await api_camera(gw))["streams"]] == ["main"]
     await wait_until(lambda: not sub.running, timeout=30)  # nobody waits for it any more
