@@ -63,6 +63,34 @@ def source_factory(
     return lambda: kind.build(setup)
 
 
+def substream_factory(
+    camera: CameraConfig,
+    onvif: OnvifSession | None = None,
+    on_resolved: Callable[[str], None] | None = None,
+    limits: StreamLimits | None = None,
+) -> tuple[Callable[[], Source], str] | None:
+    """Builds the camera's second stream's Source (afresh for each connection) and says
+    what it is before it connects; None when the camera has none by config. Building a
+    Source touches nothing (it connects in run()): the first one is built here, to learn
+    whether there is one, and serves the first connection."""
+    kind = kind_named(camera.kind)
+    build = kind.build_substream
+    if build is None:
+        return None
+    setup = SourceSetup(camera, limits=limits, onvif=onvif, on_resolved=on_resolved)
+    first = build(setup)
+    if first is None:
+        return None
+    built: list[Source] = [first]
+
+    def build_source() -> Source:
+        source = built.pop() if built else build(setup)
+        assert source is not None
+        return source
+
+    return build_source, first.description
+
+
 def camera_description(camera: CameraConfig) -> str:
     """What the API shows as a camera's source before it connects: never a credential."""
     return kind_named(camera.kind).describe(camera)
@@ -116,6 +144,9 @@ class Gateway:
                 audio=cam.audio != "off",
                 audio_transcoder=aac_to_opus(cam.name),  # PyAV loads when first used
             )
+            sub = _substream_hub(cam, onvif_sessions.get(cam.name), config.limits)
+            if sub is not None:
+                hubs[cam.name].attach_substream(sub)
         ptz_controllers = _ptz_controllers(config, ptz_backends)
         talks = {cam.name: camera_talk(cam, onvif_sessions.get(cam.name)) for cam in config.cameras}
         for name, talk in talks.items():
@@ -207,6 +238,7 @@ class Gateway:
         await asyncio.gather(*(c.close() for c in self.ptz_controllers.values()))
         await asyncio.gather(*(t.close() for t in self.talks.values()))
         await asyncio.gather(*(hub.close() for hub in self.hubs.values()))
+        await asyncio.gather(*(h.substream.close() for h in self.hubs.values() if h.substream))
         await asyncio.gather(*(s.close() for s in self.onvif_sessions.values()))
         if self._listener is not None:
             self._listener.close()  # no new connections; cleanup() closes the open ones
@@ -216,6 +248,33 @@ class Gateway:
         if self._listener is not None:
             await self._listener.wait_closed()
             self._listener = None
+
+
+def _substream_hub(
+    cam: CameraConfig, onvif: OnvifSession | None, limits: StreamLimits
+) -> CameraHub | None:
+    """The hub of the camera's second stream: connected only while a viewer watches it
+    (never preloaded), without audio (the camera's sound stays on the main stream)."""
+    name = f"{cam.name}~sub"
+    hub: CameraHub | None = None
+
+    def show(text: str) -> None:
+        if hub is not None:
+            hub.description = text
+
+    found = substream_factory(cam, onvif, show, limits)
+    if found is None:
+        return None
+    factory, description = found
+    hub = CameraHub(
+        name,
+        factory,
+        linger_s=cam.linger_s,
+        description=description,
+        limits=limits,
+        audio=False,
+    )
+    return hub
 
 
 def _onvif_parts(config: Config) -> tuple[dict[str, OnvifSession], dict[str, PtzBackend]]:

@@ -18,6 +18,22 @@ class CameraState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class StreamStatus:
+    """One of the camera's streams: "main", and "sub" where it has a second one."""
+
+    name: str
+    width: int | None
+    height: int | None
+    fps: float  # 0 unless live
+    bitrate_kbps: float  # 0 unless live
+    profile: str | None  # the H.264 profile, None until the first SPS
+    state: CameraState  # each stream connects only while someone watches it
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"state": self.state.value}
+
+
+@dataclass(frozen=True, slots=True)
 class CameraStatus:
     name: str
     state: CameraState
@@ -49,11 +65,15 @@ class CameraStatus:
     # An admin may talk to it (an ONVIF audio backchannel), and in which codec.
     talk: bool = False
     talk_codec: str | None = None
+    # The camera's streams (main, and sub where it has one): docs/streams.md.
+    streams: tuple[StreamStatus, ...] = ()
     frames_received: int = field(default=0, metadata={"api": False})  # /metrics only
+    # Viewers' switches between main and sub, by reason.
+    switches: dict[str, int] = field(default_factory=dict, metadata={"api": False})
 
     def to_json(self) -> dict[str, Any]:
         """The camera object of /api/cameras (the viewer reads it), before the HTTP layer
         adds `whep_url` and `ptz`."""
         return {
             f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("api", True)
-        } | {"state": self.state.value}
+        } | {"state": self.state.value, "streams": [s.to_json() for s in self.streams]}

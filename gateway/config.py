@@ -35,6 +35,7 @@ from gateway.media.limits import MB, StreamLimits
 from gateway.node_identity import NODE_ID, default_node_id
 from gateway.onvif.settings import OnvifConfig
 from gateway.quotas import ConnectionLimits, SessionQuota
+from gateway.rtsp.url import parse_url
 from gateway.sources import registry
 from gateway.sources.demo import DemoSettings
 from gateway.sources.picamera import PicameraSettings
@@ -141,12 +142,15 @@ class CameraBase(Section, frozen=True, kw_only=True):
     """What every camera has. CameraConfig adds one block per camera kind that has
     settings (`demo`, `picamera`, `onvif`, ...), from the registry."""
 
-    __secrets__: ClassVar[frozenset[str]] = frozenset({"source"})
+    __secrets__: ClassVar[frozenset[str]] = frozenset({"source", "substream"})
 
     name: Text
     # "demo", "picamera" or an rtsp(s):// URL, possibly with credentials: kept out of repr
     # and logs. None when a block alone says what the camera is (`onvif: {...}`).
     source: str | None = None
+    # The camera's second, smaller stream (an rtsp:// URL, RTSP cameras only): grid tiles
+    # get it, full view the main one (docs/streams.md). A secret like `source`.
+    substream: str | None = None
     transport: Literal["tcp", "udp"] = "tcp"
     preload: bool = False
     linger_s: Annotated[float, _between(0, 3600)] = field(default=10.0, name="linger")
@@ -166,8 +170,25 @@ class CameraBase(Section, frozen=True, kw_only=True):
         if self.source is not None:
             set_field(self, "source", self.source.strip())
         kind = registry.kind_for(self.source, self._blocks())
+        if self.substream is not None:
+            self._check_substream(kind.name)
         if kind.settings is not None and getattr(self, kind.name, None) is None:
             set_field(self, kind.name, kind.settings())  # its block's defaults
+
+    def _check_substream(self, kind: str) -> None:
+        assert self.substream is not None
+        if kind != "rtsp":
+            raise invalid(
+                "substream",
+                "only for cameras with an rtsp:// `source` (ONVIF cameras find theirs: "
+                "`onvif: {substream: auto}`)",
+            )
+        substream = self.substream.strip()
+        try:
+            parse_url(substream)  # its ValueError never repeats the URL (credentials)
+        except ValueError as exc:
+            raise invalid("substream", str(exc)) from None
+        set_field(self, "substream", substream)
 
     @property
     def kind(self) -> str:

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 from gateway.audio.fanout import AudioFanout, TranscoderFactory
 from gateway.audio.subscription import AudioSubscription
-from gateway.camera_status import CameraState, CameraStatus
+from gateway.camera_status import CameraState, CameraStatus, StreamStatus
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
 from gateway.media.continuity import Admission, ContinuityGate
 from gateway.media.gop import GopCache
 from gateway.media.limits import StreamLimits
 from gateway.media.normalizer import StreamNormalizer
-from gateway.sources.base import Source, SourceError, SourceLimitError
+from gateway.sources.base import NoSubstreamError, Source, SourceError, SourceLimitError
 from gateway.subscription import Subscription
 from gateway.tasks import spawn
 
@@ -106,6 +106,12 @@ class CameraHub:
         self.audio = AudioFanout(name, enabled=audio, transcoder_factory=audio_transcoder)
         self.limits = limits or StreamLimits()
         self.talk: CameraTalk | None = None  # talk back, where app.py sets it up
+        # The camera's second, smaller stream (its own hub, named "<camera>~sub"), where
+        # it has one: grid tiles watch it (gateway/feed.py). Set by app.py.
+        self.substream: CameraHub | None = None
+        # This hub's camera turned out to have no such stream (NoSubstreamError).
+        self.absent = False
+        self.switches: dict[str, int] = {}  # viewers' stream switches by reason (/metrics)
         self._source_factory = source_factory
         self._preload = preload
         self._linger_s = linger_s
@@ -150,6 +156,12 @@ class CameraHub:
     @property
     def state(self) -> CameraState:
         return self._state
+
+    @property
+    def ever_live(self) -> bool:
+        """It has been live since camgate started (its stream's facts, audio included,
+        are known, if only as they were)."""
+        return self._ever_live
 
     @property
     def running(self) -> bool:
@@ -258,6 +270,25 @@ class CameraHub:
     def add_listener(self, listener: Callable[[], None]) -> None:
         """`listener()` runs on every change of state or viewer count."""
         self._listeners.append(listener)
+
+    def attach_substream(self, sub: CameraHub) -> None:
+        """`sub` is this camera's second stream: its changes are this camera's changes
+        (API, MQTT and /metrics list both streams)."""
+        self.substream = sub
+        sub.add_listener(self._notify)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def count_switch(self, reason: str) -> None:
+        self.switches[reason] = self.switches.get(reason, 0) + 1
+
+    def start_frames(self) -> list[AccessUnit]:
+        """What a viewer switching to this stream starts with: the cached GOP (from
+        its keyframe), or nothing while there is none to start at."""
+        frames = self._frames_for_new_viewer()
+        return frames if frames and frames[0].keyframe else []
 
     def _notify(self) -> None:
         for listener in self._listeners:
@@ -385,6 +416,7 @@ class CameraHub:
                 raise SourceError("the stream ended")
             except SourceError as exc:
                 self.error = str(exc)
+                self.absent = isinstance(exc, NoSubstreamError)
                 self.limit_drops += isinstance(exc, SourceLimitError)
             except Exception as exc:  # a bug in a source must not kill the camera
                 log.exception("camera %s: source failed unexpectedly", self.name)
@@ -465,6 +497,7 @@ class CameraHub:
                     waiter.set_result(unit)
         if self._state is not CameraState.LIVE and unit.keyframe:
             self._ever_live = True
+            self.absent = False
             self._consecutive_failures = 0
             self.error = None
             self._set_state(CameraState.LIVE)
@@ -536,7 +569,7 @@ class CameraHub:
             fps=round(fps, 2) if live else 0.0,
             bitrate_kbps=round(kbps, 1) if live else 0.0,
             gop_frames=len(self._gop.frames()),
-            viewers=self.viewers,
+            viewers=self.viewers + (self.substream.viewers if self.substream else 0),
             dropped_frames=self.dropped_frames,
             reconnects=self.reconnects,
             limit_drops=self.limit_drops + self._gop.overflows,
@@ -551,7 +584,35 @@ class CameraHub:
             listeners=self.audio.listeners,
             talk=self.talk is not None and self.talk.available,
             talk_codec=self.talk.codec if self.talk is not None else None,
+            streams=self._streams(info.profile if info else None, fps, kbps),
+            switches=dict(self.switches),
         )
+
+    def stream_status(self, name: str) -> StreamStatus:
+        """This hub's stream as the camera object's `streams` lists it."""
+        info = self._normalizer.info
+        fps, kbps = self._rate.rates(self._clock())
+        return self._stream(name, info.profile if info else None, fps, kbps)
+
+    def _stream(self, name: str, profile: str | None, fps: float, kbps: float) -> StreamStatus:
+        info = self._normalizer.info
+        live = self._state is CameraState.LIVE
+        return StreamStatus(
+            name=name,
+            width=info.width if info else None,
+            height=info.height if info else None,
+            fps=round(fps, 2) if live else 0.0,
+            bitrate_kbps=round(kbps, 1) if live else 0.0,
+            profile=profile,
+            state=self._state,
+        )
+
+    def _streams(self, profile: str | None, fps: float, kbps: float) -> tuple[StreamStatus, ...]:
+        main = self._stream("main", profile, fps, kbps)
+        sub = self.substream
+        if sub is None or sub.absent:
+            return (main,)
+        return (main, sub.stream_status("sub"))
 
 
 async def _cancel_bounded(task: asyncio.Task[None], what: str) -> None:

@@ -89,6 +89,30 @@ class CameraCollector(Collector):
             "Times the camera's data was dropped for exceeding a cap (picture, GOP).",
             ((c.name, c.limit_drops) for c in cameras),
         )
+        switches = CounterMetricFamily(
+            "camgate_stream_switches",
+            "Viewers' switches between the camera's main and sub stream, by reason.",
+            labels=["camera", "reason"],
+        )
+        streams = GaugeMetricFamily(
+            "camgate_stream_bitrate_bits_per_second",
+            "Video bitrate received per stream of the camera (main, sub; 2 s window).",
+            labels=["camera", "stream"],
+        )
+        up = GaugeMetricFamily(
+            "camgate_stream_live",
+            "1 while the camera's stream (main, sub) is live.",
+            labels=["camera", "stream"],
+        )
+        for c in cameras:
+            for reason, count in sorted(c.switches.items()):
+                switches.add_metric([c.name, reason], count)
+            for stream in c.streams:
+                streams.add_metric([c.name, stream.name], stream.bitrate_kbps * 1000)
+                up.add_metric([c.name, stream.name], float(stream.state == CameraState.LIVE))
+        yield switches
+        yield streams
+        yield up
 
 
 class GatewayCollector(Collector):

@@ -1,6 +1,7 @@
 """WHEP signaling (IETF draft; the mechanics of WHIP, RFC 9725) for each camera.
 
 POST   /api/cameras/{camera}/whep               application/sdp offer -> 201 + Location + answer
+       ?view=grid|full&pin=auto|main|sub        the viewer's first stream (docs/streams.md)
 PATCH  /api/cameras/{camera}/whep/{session}     application/trickle-ice-sdpfrag -> 204
 DELETE /api/cameras/{camera}/whep/{session}     -> 200
 """
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from gateway import fdbudget
 from gateway.auth.roles import Access, Identity, Role, access
+from gateway.feed import PINS, VIEWS
 from gateway.http.auth import identity_of
 from gateway.http.cors import CORS
 from gateway.http.errors import error_response
@@ -100,11 +102,23 @@ async def _answer_offer(request: web.Request) -> web.Response:
     hub = request.app[HUBS].get(request.match_info["camera"])
     if hub is None:
         return error_response(404, "unknown camera", **CORS)
+    view = request.query.get("view", "full")
+    pin = request.query.get("pin", "auto")
+    if view not in VIEWS:
+        return error_response(400, "view must be grid or full", **CORS)
+    if pin not in PINS:
+        return error_response(400, "pin must be auto, main or sub", **CORS)
     sdp = await read_text_body(request, SDP, MAX_OFFER_BYTES)
     identity = identity_of(request)
     try:
         can_steer = identity.can_steer  # the data channel gets the same rights
-        session, answer = await request.app[SESSIONS].open(hub, sdp, can_steer=can_steer)
+        session, answer = await request.app[SESSIONS].open(
+            hub,
+            sdp,
+            can_steer=can_steer,
+            view=view,  # type: ignore[arg-type]
+            pin=pin,  # type: ignore[arg-type]
+        )
     except OfferError as exc:
         return error_response(400, str(exc), **CORS)
     session.owner = identity

@@ -136,4 +136,9 @@ def camera_state(status: CameraStatus, *, gateway: str) -> dict[str, Any]:
         "bitrate_kbps": int(round(status.bitrate_kbps, -1)),
         "viewers": status.viewers,
         "audio": status.audio_output,  # what viewers hear (e.g. "OPUS"), null: no sound
+        # main, and sub where the camera has one; rounded like the camera's own rates.
+        "streams": [
+            s.to_json() | {"fps": round(s.fps), "bitrate_kbps": int(round(s.bitrate_kbps, -1))}
+            for s in status.streams
+        ],
     }

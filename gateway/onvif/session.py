@@ -335,6 +335,22 @@ class OnvifSession:
         )
         raise OnvifError(f"the camera has no media profile {wanted!r} (it has: {offered})")
 
+    async def select_substream(self, setting: str) -> MediaProfile | None:
+        """The profile of the camera's second stream: `setting` "auto" picks the
+        lowest-resolution H.264 profile smaller than the main one (None when there is
+        none), else the profile it names (OnvifError if the camera has none such)."""
+        main = await self.select_profile()
+        if setting != "auto":
+            return await self.select_profile(setting)
+        others = [
+            p
+            for p in await self.profiles()
+            if p.encoding == "H264" and p.token != main.token and _pixels(p) < _pixels(main)
+        ]
+        if not others:
+            return None
+        return min(others, key=_pixels)
+
     async def stream_uri(self, profile: MediaProfile | str) -> StreamUri:
         """The profile's RTSP URL (RTP-Unicast over RTSP), with our credentials added for
         the RTSP session: cameras return it without them and ask for them on DESCRIBE."""
@@ -380,6 +396,12 @@ async def _close_quietly(client: Any) -> None:
     with contextlib.suppress(Exception):
         async with asyncio.timeout(CLOSE_TIMEOUT_S):
             await client.close()
+
+
+def _pixels(profile: MediaProfile) -> int:
+    """The profile's picture size; unknown counts as smaller than any known (a camera
+    that does not say is not the main stream's size)."""
+    return (profile.width or 0) * (profile.height or 0)
 
 
 def _bracket(host: str) -> str:

@@ -6,7 +6,11 @@ from typing import Annotated, ClassVar
 
 from msgspec import Meta, field
 
-from gateway.config_model import Section, invalid, set_field
+from gateway.config_model import Section, invalid, set_field, shorthand
+
+
+def _switch_off(value: object) -> object:
+    return "off" if value is False else value  # YAML reads a bare `off` as false
 
 
 class OnvifConfig(Section, frozen=True):
@@ -19,6 +23,9 @@ class OnvifConfig(Section, frozen=True):
     username: str | None = None
     password: str | None = None
     profile: str | None = None  # media profile name or token; None: the first H.264 one
+    # The camera's second, smaller stream for grid tiles: "auto" = the lowest-resolution
+    # H.264 profile smaller than the main one, "off" = none, else a profile name or token.
+    substream: Annotated[str, shorthand(_switch_off)] = "auto"
     timeout_s: Annotated[float, Meta(ge=0.5, le=60)] = field(default=5.0, name="timeout")
 
     def __post_init__(self) -> None:
@@ -37,6 +44,9 @@ class OnvifConfig(Section, frozen=True):
             if not self.profile.strip():
                 raise invalid("profile", "must be a profile name or token, or left out")
             set_field(self, "profile", self.profile.strip())
+        if not self.substream.strip():
+            raise invalid("substream", "must be auto, off or a profile name or token")
+        set_field(self, "substream", self.substream.strip())
 
     @property
     def address(self) -> str:

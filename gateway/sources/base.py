@@ -14,6 +14,14 @@ class SourceError(Exception):
     users and to log: it never contains a credential."""
 
 
+class NoSubstreamError(SourceError):
+    """The camera turned out to have no second stream (an ONVIF camera with one H.264
+    profile): it then reports its main stream only."""
+
+    def __init__(self) -> None:
+        super().__init__("the camera offers no second H.264 stream")
+
+
 class SourceLimitError(SourceError):
     """The camera sent more than a cap allows (gateway.media.limits): the data was
     dropped and the connection is given up, which returns its memory."""

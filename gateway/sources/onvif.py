@@ -15,7 +15,7 @@ from gateway.media.accessunit import AccessUnit
 from gateway.media.audio import AudioFormat, AudioPacket
 from gateway.media.limits import StreamLimits
 from gateway.onvif.settings import OnvifConfig
-from gateway.sources.base import SourceError
+from gateway.sources.base import NoSubstreamError, SourceError
 from gateway.sources.registry import CameraKind, SourceSetup, register
 from gateway.sources.rtsp import RtspSource
 
@@ -32,12 +32,15 @@ class OnvifSource:
         *,
         on_resolved: Callable[[str], None] | None = None,
         limits: StreamLimits | None = None,
+        substream: str | None = None,
     ) -> None:
         self.session = session
+        # None: the main stream; else the second stream's setting ("auto" or a profile).
+        self.substream = substream
         self.limits = limits
         self.transport = transport
         self.on_resolved = on_resolved  # gets the redacted RTSP URL once known
-        profile = session.config.profile
+        profile = session.config.profile if substream is None else substream
         # Safe for logs and the API; becomes the redacted RTSP URL once resolved.
         self.description = session.description + (f" ({profile})" if profile else "")
         self._rtsp: RtspSource | None = None
@@ -64,7 +67,13 @@ class OnvifSource:
         from gateway.onvif.session import OnvifError
 
         try:
-            profile = await self.session.select_profile()
+            if self.substream is None:
+                profile = await self.session.select_profile()
+            else:
+                found = await self.session.select_substream(self.substream)
+                if found is None:
+                    raise NoSubstreamError
+                profile = found
             uri = await self.session.stream_uri(profile)
         except OnvifError as exc:
             raise SourceError(str(exc)) from None
@@ -85,6 +94,20 @@ def _build(setup: SourceSetup) -> OnvifSource:
     )
 
 
+def _build_substream(setup: SourceSetup) -> OnvifSource | None:
+    assert setup.onvif is not None, "an onvif camera needs its OnvifSession"
+    settings: OnvifConfig = ONVIF.settings_of(setup.camera)
+    if settings.substream == "off":
+        return None
+    return OnvifSource(
+        setup.onvif,
+        setup.camera.transport,
+        on_resolved=setup.on_resolved,
+        limits=setup.limits,
+        substream=settings.substream,
+    )
+
+
 def _describe(camera: CameraConfig) -> str:
     settings: OnvifConfig = ONVIF.settings_of(camera)
     profile = f" ({settings.profile})" if settings.profile else ""
@@ -97,6 +120,7 @@ ONVIF = register(
         model="ONVIF camera",
         settings=OnvifConfig,
         build=_build,
+        build_substream=_build_substream,
         describe=_describe,
         block_alone=True,  # no `source`: the camera tells its RTSP URL (GetStreamUri)
     )

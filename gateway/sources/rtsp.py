@@ -611,6 +611,13 @@ def _build(setup: SourceSetup) -> RtspSource:
     return RtspSource(camera.source, transport=camera.transport, limits=setup.limits)
 
 
+def _build_substream(setup: SourceSetup) -> RtspSource | None:
+    camera = setup.camera
+    if camera.substream is None:
+        return None
+    return RtspSource(camera.substream, transport=camera.transport, limits=setup.limits)
+
+
 def _describe(camera: CameraConfig) -> str:
     assert camera.source is not None
     return redact(camera.source)
@@ -621,6 +628,7 @@ RTSP = register(
         name="rtsp",
         model="RTSP camera",
         build=_build,
+        build_substream=_build_substream,
         describe=_describe,
         takes_source=lambda source: source.lower().startswith(("rtsp://", "rtsps://")),
         source_hint="an rtsp:// or rtsps:// URL",

@@ -21,8 +21,9 @@ from aiortc import MediaStreamTrack, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 
 from gateway.compat import aiortc as aiortc_compat
+from gateway.feed import ViewerFeed
 from gateway.media.accessunit import AccessUnit
-from gateway.subscription import OutputFrame, Subscription, SubscriptionClosed
+from gateway.subscription import OutputFrame, SubscriptionClosed
 from gateway.webrtc.avsync import MediaClock, ntp_of
 from gateway.webrtc.fastsend import FastSender, Frame, SendWorkers
 
@@ -48,20 +49,21 @@ def encoded_packet(frame: OutputFrame) -> av.Packet:
 
 
 class PassthroughTrack(MediaStreamTrack):
-    """A video track whose frames are a camera's own H.264 pictures."""
+    """A video track whose frames are a camera's own H.264 pictures, from the viewer's
+    feed (main or sub stream, switched under the same track: gateway/feed.py)."""
 
     kind = "video"
 
-    def __init__(self, subscription: Subscription) -> None:
+    def __init__(self, feed: ViewerFeed) -> None:
         super().__init__()
-        self.subscription = subscription
+        self.feed = feed
 
     async def next_frame(self) -> OutputFrame:
-        """The next picture; MediaStreamError once the track or its subscription ended."""
+        """The next picture; MediaStreamError once the track or its feed ended."""
         if self.readyState != "live":
             raise MediaStreamError
         try:
-            return await self.subscription.get()
+            return await self.feed.get()
         except SubscriptionClosed:
             self.stop()
             raise MediaStreamError from None
@@ -70,7 +72,7 @@ class PassthroughTrack(MediaStreamTrack):
         return encoded_packet(await self.next_frame())
 
     def stop(self) -> None:
-        self.subscription.close()
+        self.feed.close()
         super().stop()
 
 

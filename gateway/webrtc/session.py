@@ -23,13 +23,19 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 from gateway.auth.roles import Identity
 from gateway.compat.check import FAST, CompatReport, check_libraries
 from gateway.config import IceServer
+from gateway.feed import Pin, View, ViewerFeed
 from gateway.hub import CameraHub, CameraState
 from gateway.ptz.channel import LABEL as PTZ_LABEL
 from gateway.ptz.channel import PtzChannel
 from gateway.ptz.controller import PtzController
 from gateway.talkback.camera import CameraTalk
 from gateway.tasks import spawn
-from gateway.webrtc.audio import ViewerAudio, decline_other_audio, open_viewer_audio
+from gateway.webrtc.audio import (
+    ViewerAudio,
+    decline_other_audio,
+    offered_audio,
+    open_viewer_audio,
+)
 from gateway.webrtc.avsync import clock_of
 from gateway.webrtc.bundle import bundle_credentials
 from gateway.webrtc.codecs import prefer_camera_profile
@@ -42,6 +48,8 @@ from gateway.webrtc.limits import (
 )
 from gateway.webrtc.passthrough import PassthroughTrack, attach_fast_sender
 from gateway.webrtc.sdpfrag import MAX_CANDIDATES, TrickleFragment
+from gateway.webrtc.stream_channel import LABEL as STREAM_LABEL
+from gateway.webrtc.stream_channel import StreamChannel
 from gateway.webrtc.talk import attach_talk
 
 log = logging.getLogger("camgate.webrtc")
@@ -66,6 +74,7 @@ class WhepSession:
     hub: CameraHub
     pc: RTCPeerConnection
     track: PassthroughTrack
+    feed: ViewerFeed  # main or sub stream (gateway/feed.py); the track reads it
     created: float = field(default_factory=time.monotonic)
     remote_ufrag: str | None = None
     remote_candidates: int = 0  # trickled so far (capped: each one means connectivity checks)
@@ -80,6 +89,36 @@ class WhepSession:
     # credential still stands: asked again before every PTZ command.
     owner: Identity | None = None
     still_authorised: Callable[[], bool] = lambda: True
+    stream_channels: list[StreamChannel] = field(default_factory=list)
+    # The viewer's path estimate as JSON for the "stream" channel (None: none yet); the
+    # congestion glue sets it.
+    path_estimate: Callable[[], dict[str, Any] | None] = lambda: None
+    # While this viewer listens in full view on a sub stream: keeps the main stream (which
+    # carries the camera's sound) connected.
+    audio_hold: contextlib.AbstractContextManager[None] | None = None
+
+    def streams_changed(self) -> None:
+        """Tell the viewer's "stream" channels, and keep its sound's stream as needed."""
+        for channel in self.stream_channels:
+            channel.send_status()
+        self.sync_audio_hold()
+
+    def sync_audio_hold(self) -> None:
+        """The camera's sound comes with the main stream only: a listener in full view
+        keeps it connected even when its picture is the sub stream; a grid tile does not
+        (nine tiles must not keep nine main streams connected)."""
+        wanted = (
+            self.audio is not None
+            and self.feed.view == "full"
+            and self.feed.current != "main"
+            and not self.closed.is_set()
+        )
+        if wanted and self.audio_hold is None:
+            self.audio_hold = self.hub.hold()
+            self.audio_hold.__enter__()
+        elif not wanted and self.audio_hold is not None:
+            hold, self.audio_hold = self.audio_hold, None
+            hold.__exit__(None, None, None)
 
 
 def rtc_configuration(ice_servers: Iterable[IceServer]) -> RTCConfiguration:
@@ -169,29 +208,43 @@ class WhepSessions:
         return session
 
     async def open(
-        self, hub: CameraHub, offer_sdp: str, *, can_steer: bool = True
+        self,
+        hub: CameraHub,
+        offer_sdp: str,
+        *,
+        can_steer: bool = True,
+        view: View = "full",
+        pin: Pin = "auto",
     ) -> tuple[WhepSession, str]:
         """Answer a viewer's offer; returns the session and the SDP answer. `can_steer`:
-        the viewer's account may send PTZ commands on the data channel."""
+        the viewer's account may send PTZ commands on the data channel. `view` and `pin`
+        choose its first stream (a grid tile starts on the sub stream)."""
         parsed = validate_offer(offer_sdp)
         fast = (await self.check_libraries()).send_path == FAST
         pc = RTCPeerConnection(rtc_configuration(self._ice_servers))
-        subscription = hub.subscribe()
-        track = PassthroughTrack(subscription)
+        feed = ViewerFeed(hub, view=view, pin=pin)
+        track = PassthroughTrack(feed)
         session = WhepSession(
-            id=secrets.token_urlsafe(16), hub=hub, pc=pc, track=track, can_steer=can_steer
+            id=secrets.token_urlsafe(16),
+            hub=hub,
+            pc=pc,
+            track=track,
+            feed=feed,
+            can_steer=can_steer,
         )
+        feed.on_switch = lambda *_: session.streams_changed()
         pc.on("datachannel", lambda channel: self._on_datachannel(session, channel))
         audio: ViewerAudio | None = None
         attach_talk(session, self._talk.get(hub.name))  # the browser's mic: docs/audio.md
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
-            prefer_camera_profile(transceiver, await _camera_profile(hub))
+            # The profile of the stream it starts on (a grid tile's: the sub stream's).
+            prefer_camera_profile(transceiver, await _camera_profile(feed.hub))
             if fast:
                 session.send_loop = attach_fast_sender(
                     transceiver.sender,
                     track,
-                    hub.request_keyframe,
+                    feed.request_keyframe,  # to the stream the viewer gets now
                     self._send_workers,
                     clock_of(hub),
                 )
@@ -199,9 +252,10 @@ class WhepSessions:
                 session.send_loop.on_pump_gone = lambda: spawn(
                     self.close(session), f"close-viewer:{session.id[:8]}"
                 )
-            audio = session.audio = await open_viewer_audio(
-                pc, hub, parsed, fast=fast, workers=self._send_workers
-            )
+            with _main_for_audio(hub, feed, parsed):
+                audio = session.audio = await open_viewer_audio(
+                    pc, hub, parsed, fast=fast, workers=self._send_workers
+                )
             if audio is not None and audio.send_loop is not None:
                 audio.send_loop.on_pump_gone = session.send_loop.on_pump_gone  # type: ignore[union-attr]
             try:
@@ -215,7 +269,7 @@ class WhepSessions:
         except BaseException:
             if audio is not None:
                 audio.release()
-            hub.unsubscribe(subscription)
+            feed.close()
             await pc.close()
             raise
         session.remote_ufrag = next(
@@ -223,6 +277,7 @@ class WhepSessions:
             None,
         )
         self._sessions[session.id] = session
+        session.sync_audio_hold()
         self._watch(session)
         log.info("camera %s: viewer %s joined (%d viewers)", hub.name, session.id[:8], hub.viewers)
         return session, pc.localDescription.sdp
@@ -260,15 +315,18 @@ class WhepSessions:
         if self._sessions.pop(session.id, None) is None:
             await session.closed.wait()
             return
-        session.hub.unsubscribe(session.track.subscription)
+        session.feed.close()
         session.track.stop()
         if session.audio is not None:
             session.audio.release()
         with contextlib.suppress(Exception):
             await session.pc.close()
         session.closed.set()
+        session.sync_audio_hold()  # lets go of it
         for channel in session.ptz_channels:
             channel.release()
+        for stream_channel in session.stream_channels:
+            stream_channel.close()
         for callback in session.closed_callbacks:
             callback()
         log.info(
@@ -282,8 +340,19 @@ class WhepSessions:
         await asyncio.gather(*(self.close(s) for s in list(self._sessions.values())))
 
     def _on_datachannel(self, session: WhepSession, channel: RTCDataChannel) -> None:
-        """The viewer opened a data channel: "ptz" carries PTZ commands; others are
-        ignored (WHEP players from elsewhere may open none at all)."""
+        """The viewer opened a data channel: "ptz" carries PTZ commands, "stream" the
+        choice of main or sub stream; others are ignored (WHEP players from elsewhere may
+        open none at all)."""
+        if channel.label == STREAM_LABEL:
+            session.stream_channels.append(
+                StreamChannel(
+                    channel,
+                    session.feed,
+                    estimate=lambda: session.path_estimate(),
+                    on_change=session.sync_audio_hold,
+                )
+            )
+            return
         if channel.label != PTZ_LABEL:
             log.debug("viewer %s: ignoring data channel %r", session.id[:8], channel.label)
             return
@@ -313,6 +382,17 @@ class WhepSessions:
 
         deadline = asyncio.get_running_loop().call_later(CONNECT_TIMEOUT_S, _connect_deadline)
         session.closed_callbacks.append(deadline.cancel)
+
+
+def _main_for_audio(
+    hub: CameraHub, feed: ViewerFeed, offer: SessionDescription
+) -> contextlib.AbstractContextManager[None]:
+    """The camera's sound comes with its main stream, which a viewer starting on the sub
+    stream does not connect: if the main stream was never live (its audio is unknown),
+    connect it while the viewer's audio is set up (it lingers as usual afterwards)."""
+    if feed.current == "main" or hub.ever_live or not offered_audio(offer):
+        return contextlib.nullcontext()
+    return hub.hold()
 
 
 async def _camera_profile(hub: CameraHub) -> str | None:

@@ -106,6 +106,8 @@ class WhepViewer:
         http: aiohttp.ClientSession | None = None,
         ptz: bool = False,
         keep_encoded: bool = False,
+        query: str = "",
+        stream: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.camera = camera
@@ -135,6 +137,14 @@ class WhepViewer:
         self._ptz_wanted = ptz
         self._ptz_ids = itertools.count(1)
         self._ptz_waiting: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+        # query: added to the WHEP POST (e.g. "view=grid"). stream=True: a "stream" data
+        # channel (docs/streams.md), its status messages kept in arrival order.
+        self.query = query
+        self.stream_channel: RTCDataChannel | None = None
+        self.stream_messages: list[dict[str, Any]] = []
+        self._stream_wanted = stream
+        # Every video RTP packet's (sequence number, timestamp, SSRC), in arrival order.
+        self.rtp_log: list[tuple[int, int, int]] = []
 
     # -- results ------------------------------------------------------------------------
     @property
@@ -158,7 +168,8 @@ class WhepViewer:
 
     @property
     def whep_url(self) -> str:
-        return f"{self.base_url}/api/cameras/{self.camera}/whep"
+        url = f"{self.base_url}/api/cameras/{self.camera}/whep"
+        return f"{url}?{self.query}" if self.query else url
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, timeout: float = START_TIMEOUT_S) -> WhepViewer:
@@ -175,6 +186,8 @@ class WhepViewer:
         self.pc.on("connectionstatechange", self._progress.set)
         if self._ptz_wanted:
             self._open_ptz_channel()
+        if self._stream_wanted:
+            self._open_stream_channel()
         async with asyncio.timeout(timeout):
             offer = await self._local_offer()
             answer = await self._post_offer(offer)
@@ -302,6 +315,40 @@ class WhepViewer:
             future.set_result(reply)
         self._progress.set()
 
+    # -- stream data channel -----------------------------------------------------------
+    async def wait_stream_open(self, timeout: float = 10.0) -> None:
+        channel = self.stream_channel
+        if channel is None:
+            raise WhepError("this viewer has no stream channel (WhepViewer(..., stream=True))")
+        await self._wait(lambda: channel.readyState == "open", timeout, "stream channel open")
+
+    def send_stream(self, message: dict[str, Any] | str | bytes) -> None:
+        """A view/pin request (a dict is sent as JSON text; str/bytes as they are)."""
+        assert self.stream_channel is not None
+        self.stream_channel.send(json.dumps(message) if isinstance(message, dict) else message)
+
+    async def wait_stream_status(
+        self, done: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """The first status message from now on (or the latest one) for which `done`."""
+        await self._wait(
+            lambda: bool(self.stream_messages) and done(self.stream_messages[-1]),
+            timeout,
+            "a matching stream status",
+        )
+        return self.stream_messages[-1]
+
+    def _open_stream_channel(self) -> None:
+        channel = self.pc.createDataChannel("stream", ordered=True)
+        channel.on("open", self._progress.set)
+        channel.on("close", self._progress.set)
+        channel.on("message", self._on_stream_message)
+        self.stream_channel = channel
+
+    def _on_stream_message(self, message: str | bytes) -> None:
+        self.stream_messages.append(json.loads(message))
+        self._progress.set()
+
     # -- stalling -----------------------------------------------------------------------
     def stall(self) -> None:
         """Act stuck: stop reading frames and stop reading the UDP socket, so the kernel
@@ -411,6 +458,7 @@ class WhepViewer:
         async def counting_handle_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
             self.rtp_packets += 1
             self.marker_packets += packet.marker
+            self.rtp_log.append((packet.sequence_number, packet.timestamp, packet.ssrc))
             self._arrivals[packet.timestamp] = time.monotonic()
             if len(self._arrivals) > _ARRIVALS_KEPT:
                 del self._arrivals[next(iter(self._arrivals))]

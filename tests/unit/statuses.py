@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from gateway.camera_status import CameraState, CameraStatus
+from gateway.camera_status import CameraState, CameraStatus, StreamStatus
 
 LIVE = CameraStatus(
     name="front",
@@ -28,6 +28,11 @@ LIVE = CameraStatus(
     discontinuities=0,
     source="rtsp://cam.local/stream",
     frames_received=900,
+    streams=(
+        StreamStatus("main", 1920, 1080, 29.97, 4012.4, "High", CameraState.LIVE),
+        StreamStatus("sub", 640, 360, 0.0, 0.0, None, CameraState.IDLE),
+    ),
+    switches={"view": 4, "unavailable": 1},
 )
 
 

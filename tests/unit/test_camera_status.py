@@ -43,6 +43,7 @@ API_KEYS = [
     "listeners",
     "talk",
     "talk_codec",
+    "streams",
 ]
 
 
@@ -53,6 +54,20 @@ def test_json_is_the_api_camera_object() -> None:
     assert type(data["state"]) is str and data["state"] == "reconnecting"
     assert json.loads(json.dumps(data)) == data
     assert data["error"] == "connection refused" and data["bitrate_kbps"] == 4012.4
+
+
+def test_streams_are_listed_by_name_with_their_state_as_text() -> None:
+    streams = camera_status().to_json()["streams"]
+    assert [s["name"] for s in streams] == ["main", "sub"]
+    assert streams[1] == {
+        "name": "sub",
+        "width": 640,
+        "height": 360,
+        "fps": 0.0,
+        "bitrate_kbps": 0.0,
+        "profile": None,
+        "state": "idle",
+    }
 
 
 def test_status_is_frozen() -> None:

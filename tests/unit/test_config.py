@@ -348,3 +348,43 @@ def test_whole_numbers_may_be_written_as_decimals_and_choices_in_capitals() -> N
 def test_a_key_that_is_not_text_is_named_with_its_line() -> None:
     with pytest.raises(ConfigError, match=r"^cameras\[0\]: key 5\.5 must be a string \(line 4\)$"):
         parse_config("cameras:\n  - name: a\n    source: demo\n    5.5: x\n")
+
+
+# --- sub streams ------------------------------------------------------------------------
+
+
+def test_an_rtsp_camera_takes_a_substream_url_kept_secret() -> None:
+    config = parse_config(
+        "cameras: [{name: door, source: 'rtsp://admin:hunter2@h/main',"
+        " substream: ' rtsp://admin:hunter2@h/sub '}]"
+    )
+    cam = config.cameras[0]
+    assert cam.substream == "rtsp://admin:hunter2@h/sub"
+    assert "hunter2" not in repr(cam) and "hunter2" not in repr(config)
+    assert parse_config("cameras: [{name: a, source: 'rtsp://h/x'}]").cameras[0].substream is None
+
+
+@pytest.mark.parametrize(
+    ("camera", "says"),
+    [
+        ("{name: a, source: 'rtsp://h/x', substream: 'http://admin:hunter2@h/sub'}", "rtsp"),
+        ("{name: a, source: demo, substream: 'rtsp://admin:hunter2@h/sub'}", "only for"),
+        ("{name: a, onvif: {host: h}, substream: 'rtsp://admin:hunter2@h/sub'}", "only for"),
+    ],
+)
+def test_a_bad_substream_is_refused_without_repeating_it(camera: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(f"cameras: [{camera}]")
+    text = str(caught.value)
+    assert "cameras[0].substream" in text and says in text and "hunter2" not in text
+
+
+def test_an_onvif_camera_finds_its_substream_unless_told_otherwise() -> None:
+    def onvif(block: str) -> object:
+        return parse_config(f"cameras: [{{name: a, onvif: {{host: h{block}}}}}]").cameras[0].onvif
+
+    assert onvif("").substream == "auto"  # type: ignore[attr-defined]
+    assert onvif(", substream: off").substream == "off"  # type: ignore[attr-defined]
+    assert onvif(", substream: ' Profile_2 '").substream == "Profile_2"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="substream"):
+        onvif(", substream: '  '")

@@ -103,6 +103,17 @@ FAMILIES = (
         "counter",
         "Times the camera's data was dropped for exceeding a cap (picture, GOP).",
     ),
+    (
+        "camgate_stream_switches_total",
+        "counter",
+        "Viewers' switches between the camera's main and sub stream, by reason.",
+    ),
+    (
+        "camgate_stream_bitrate_bits_per_second",
+        "gauge",
+        "Video bitrate received per stream of the camera (main, sub; 2 s window).",
+    ),
+    ("camgate_stream_live", "gauge", "1 while the camera's stream (main, sub) is live."),
     ("camgate_webrtc_sessions", "gauge", "Open viewer sessions."),
     ("camgate_mqtt_connected", "gauge", "1 while connected to the MQTT broker."),
     ("camgate_send_worker_up", "gauge", "1 while the send worker process runs."),

@@ -133,6 +133,26 @@ def test_camera_state_rounds_rates_and_has_no_source() -> None:
         "bitrate_kbps": 4010,
         "viewers": 2,
         "audio": None,
+        "streams": [
+            {
+                "name": "main",
+                "width": 1920,
+                "height": 1080,
+                "fps": 30,
+                "bitrate_kbps": 4010,
+                "profile": "High",
+                "state": "live",
+            },
+            {
+                "name": "sub",
+                "width": 640,
+                "height": 360,
+                "fps": 0,
+                "bitrate_kbps": 0,
+                "profile": None,
+                "state": "idle",
+            },
+        ],
     }
     offline = camera_status(state=CameraState.OFFLINE, error="connection refused")
     assert camera_state(offline, gateway="g")["online"] is False

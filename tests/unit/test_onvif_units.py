@@ -99,3 +99,41 @@ assert root.handlers == [] and root.level == logging.WARNING, (root.handlers, ro
     subprocess.run(
         [sys.executable, "-c", script], check=True, timeout=60, cwd=Path(__file__).parents[2]
     )
+
+
+# --- the sub stream's profile ---------------------------------------------------------------
+
+
+def _session_with(*profiles: tuple[str, str, int, int]) -> OnvifSession:
+    from gateway.onvif.session import MediaProfile
+
+    session = OnvifSession(OnvifConfig(host="192.0.2.9"))
+    listed = [MediaProfile(t, t, enc, w, h, None, None, None) for t, enc, w, h in profiles]
+
+    async def known() -> list[MediaProfile]:
+        return listed
+
+    session.profiles = known  # type: ignore[method-assign]
+    return session
+
+
+async def test_auto_picks_the_smallest_h264_profile_below_the_main_one() -> None:
+    session = _session_with(
+        ("Main", "H264", 1920, 1080),
+        ("Jpeg", "JPEG", 320, 240),
+        ("Mid", "H264", 1280, 720),
+        ("Low", "H264", 640, 360),
+    )
+    found = await session.select_substream("auto")
+    assert found is not None and found.token == "Low"
+    named = await session.select_substream("Mid")
+    assert named is not None and named.token == "Mid"
+
+
+async def test_auto_finds_none_without_a_smaller_h264_profile() -> None:
+    assert await _session_with(("Main", "H264", 1920, 1080)).select_substream("auto") is None
+    jpeg_only = _session_with(("Main", "H264", 1920, 1080), ("Jpeg", "JPEG", 320, 240))
+    assert await jpeg_only.select_substream("auto") is None
+    # The main stream configured as the camera's small profile: nothing is smaller.
+    small_main = _session_with(("Low", "H264", 640, 360), ("Main", "H264", 1920, 1080))
+    assert await small_main.select_substream("auto") is None
