@@ -1,0 +1,150 @@
+"""A viewer behind a slow link (tests/rig/shaping.py: tbf on a veth into its own
+namespace) and a ~4 Mbit/s GStreamer camera: the congestion watch on its video sender
+(gateway/webrtc/congestion.py) reads the real aiortc viewer's reports and says so.
+
+The feed here is a recording one (its `current` follows the verdicts as the viewer's
+feed would in full view, auto), so the stream on the wire stays the camera's one stream:
+after the verdict the link stays congested until the limit is lifted."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from gateway.webrtc.congestion import CongestionWatch
+from tests.conftest import RtspServerFactory
+from tests.integration.conftest import GatewayFactory, RunningGateway
+from tests.rig import prereq
+from tests.rig.net import free_port
+from tests.rig.netns import NetNamespace
+from tests.rig.shaping import GATEWAY_ADDRESS, ShapedLink, ShapedViewer, shaped_link
+from tests.rig.streams import testsrc_h264
+
+FPS = 25
+# Noise does not compress: x264 spends the whole bitrate on it, as on a busy scene.
+CAMERA = testsrc_h264(
+    width=640, height=360, fps=FPS, gop=2 * FPS, pattern="snow", bitrate_kbps=4000
+)
+SUB_KBPS = 500.0  # what the sub stream would need (this camera has only its main one)
+LINK_KBIT = 1000
+
+
+@dataclass
+class RecordingFeed:
+    """Stands in for the viewer's feed (gateway/feed.py) in full view, pin auto."""
+
+    current: str = "main"
+    calls: list[tuple[float, bool, str]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def allow_main(self, allowed: bool, reason: str) -> None:
+        self.calls.append((time.monotonic(), allowed, reason))
+        self.current = "main" if allowed else "sub"
+        self.changed.set()
+
+    async def wait_call(self, n: int, timeout: float, trace: Callable[[], Any]) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self.calls) < n:
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"no verdict {n} after {timeout} s: {trace()}") from None
+
+
+@dataclass
+class Rig:
+    link: ShapedLink
+    gw: RunningGateway
+    viewer: ShapedViewer
+    feed: RecordingFeed
+    watch: CongestionWatch
+    trace: list[tuple[float, Any]]
+
+
+@pytest.fixture
+async def rig(
+    netns: NetNamespace | None, rtsp_server: RtspServerFactory, start_gateway: GatewayFactory
+) -> AsyncIterator[Rig]:
+    if netns is None:
+        prereq.missing("the shaped link needs network namespaces (root)")
+    with shaped_link() as link:
+        server = await rtsp_server({"/cam": CAMERA})
+        port = free_port()
+        gw = await start_gateway(
+            cameras=[{"name": "cam", "source": server.url("/cam"), "preload": True}],
+            listen=f"{GATEWAY_ADDRESS}:{port}",
+            webrtc={"candidates": {"addresses": [GATEWAY_ADDRESS]}},
+        )
+        await gw.hub("cam").wait_live(30)
+        viewer = await ShapedViewer(link, f"http://{GATEWAY_ADDRESS}:{port}", "cam", FPS).start()
+        try:
+            await viewer.wait("frames", lambda r: r["frames"] >= 2 * FPS, 60)
+            (session,) = gw.gateway.sessions
+            sender = next(t.sender for t in session.pc.getTransceivers() if t.kind == "video")
+            feed = RecordingFeed()
+            hub = gw.hub("cam")
+            watch = CongestionWatch(
+                sender,
+                feed,
+                main_kbps=lambda: hub.status().bitrate_kbps or None,
+                sub_kbps=lambda: SUB_KBPS,
+                probe_sender=lambda: session.send_loop.pump if session.send_loop else None,
+            )
+            assert watch.start()
+            trace: list[tuple[float, Any]] = []
+            sampler = asyncio.create_task(_sample(watch, viewer, trace))
+            try:
+                yield Rig(link, gw, viewer, feed, watch, trace)
+            finally:
+                sampler.cancel()
+                watch.close()
+        finally:
+            await viewer.close()
+
+
+async def _sample(watch: CongestionWatch, viewer: ShapedViewer, trace: list[Any]) -> None:
+    """What the watch and the viewer saw, once a second (for failure messages)."""
+    while True:
+        trace.append((round(time.monotonic(), 1), watch.estimate_json(), viewer.latest))
+        await asyncio.sleep(1)
+
+
+async def test_slow_link_refuses_the_main_stream_and_a_healed_one_gets_it_back(rig: Rig) -> None:
+    def trace() -> Any:
+        return {"calls": rig.feed.calls, "probes": rig.watch.probes, "trace": rig.trace[-20:]}
+
+    # A clean link: reports come in, the estimate says so, no verdict.
+    await rig.viewer.wait("more frames", lambda r: r["frames"] >= 4 * FPS, 60)
+    estimate = rig.watch.estimate_json()
+    assert estimate is not None and estimate["main_allowed"] is True, trace()
+    assert estimate["loss"] <= 0.01 and estimate["main_kbps"] > 2000, trace()
+    assert rig.feed.calls == [], trace()
+
+    rig.link.apply(rate_kbit=LINK_KBIT)
+    limited_at = time.monotonic()
+    await rig.feed.wait_call(1, 60, trace)
+    at, allowed, reason = rig.feed.calls[0]
+    assert (allowed, reason) == (False, "congestion"), trace()
+    print(f"verdict after {at - limited_at:.1f} s under {LINK_KBIT} kbit/s")
+
+    rig.link.lift()
+    lifted_at = time.monotonic()
+    await rig.feed.wait_call(2, 90, trace)
+    at, allowed, reason = rig.feed.calls[1]
+    assert (allowed, reason) == (True, "recovered"), trace()
+    assert rig.watch.probes >= 1  # the fast path probed before saying so
+    print(f"recovered {at - lifted_at:.1f} s after the limit was lifted")
+
+
+async def test_a_good_link_gets_no_verdict(rig: Rig) -> None:
+    """Well past the policy's clean spell and REMB settling time: nothing changes."""
+    await rig.viewer.wait("frames", lambda r: r["frames"] >= 30 * FPS, 120)
+    assert rig.watch.rtcp_packets > 20
+    assert rig.feed.calls == [], rig.trace[-10:]
+    assert rig.watch.probes == 0 and rig.watch.estimate_json() is not None
