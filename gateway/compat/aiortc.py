@@ -259,6 +259,12 @@ def tap_rtcp(sender: RTCRtpSender, on_packet: Callable[[Any], None]) -> Callable
     return untap
 
 
+def rtx_ssrc_or_none(sender: RTCRtpSender) -> int | None:
+    """The RTX stream's SSRC (it exists whether or not RTX was negotiated), if known."""
+    value = getattr(sender, "_rtx_ssrc", None)
+    return int(value) if value is not None else None
+
+
 def rtt_ms(sender: RTCRtpSender) -> float | None:
     """aiortc's smoothed round-trip time from the reports' LSR/DLSR, None until measured."""
     rtt = getattr(sender, _field("rtt"), None)

@@ -32,7 +32,7 @@ class PolicySettings:
     remb_down_ratio: float = 0.5  # REMB below this share of the main stream's bitrate ...
     remb_settle_s: float = 20.0  # ... counts once the viewer has been on main this long
     clean_s: float = 5.0  # clean this long before trying the main stream again
-    probe_s: float = 0.4  # a probe's length
+    probe_s: float = 0.25  # a probe's length (longer than a slow link's buffer holds)
     judge_s: float = 2.5  # after a probe, wait this long for the reports that cover it
     probe_loss_ok: float = 0.02  # a probe passed if the loss stayed at or below this
     backoff_s: float = 5.0  # wait after a first failed attempt; doubles per failure

@@ -2,7 +2,8 @@
 
 The tap (gateway/compat/aiortc.py) hands over every RTCP packet aiortc routes to the
 viewer's video sender, on either send path: the report blocks about our SSRC (fraction
-lost, jitter; aiortc measures the RTT from their LSR/DLSR) and REMBs. They feed a
+lost, jitter; aiortc measures the RTT from their LSR/DLSR), the RTX stream's during a
+probe, and REMBs. They feed a
 PathEstimator; a StreamPolicy turns the estimate into a verdict, which goes to the
 viewer's feed as `allow_main(False, "congestion")` or `allow_main(True, "recovered")`.
 The feed decides what the viewer gets (a pinned stream wins); this only says whether
@@ -136,10 +137,20 @@ class CongestionWatch:
         now = self.clock()
         ssrc = aiortc_compat.ssrc(self.sender)
         blocks = aiortc_compat.report_blocks(packet, ssrc)
+        # While a probe is out or being judged, the loss of its own packets counts too
+        # (they are RTX copies: the RTX stream's report block). Otherwise that block is
+        # noise: it covers only the odd retransmission.
+        probe_lost = 0
+        if self.policy.probing_now and (rtx := aiortc_compat.rtx_ssrc_or_none(self.sender)):
+            probe_lost = max((f for f, _ in aiortc_compat.report_blocks(packet, rtx)), default=0)
         for fraction_lost, jitter in blocks:
             self._count_sent(now)
             self.estimator.on_receiver_report(
-                now, fraction_lost, jitter, VIDEO_CLOCK_RATE, aiortc_compat.rtt_ms(self.sender)
+                now,
+                max(fraction_lost, probe_lost),
+                jitter,
+                VIDEO_CLOCK_RATE,
+                aiortc_compat.rtt_ms(self.sender),
             )
         remb = aiortc_compat.remb_bps(packet, ssrc)
         if remb is not None:

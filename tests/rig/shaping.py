@@ -23,8 +23,10 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +38,8 @@ VIEWER_ADDRESS = "10.77.0.2"
 PREFIX_LENGTH = 24
 GATEWAY_IF, VIEWER_IF = "shape-gw", "shape-viewer"
 REPORT_S = 0.5
+RECEIVE_BUFFER = 8 << 20
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _links = itertools.count(1)
 
 
@@ -95,6 +99,33 @@ def shaped_link() -> Iterator[ShapedLink]:
         # Deleting one end removes the pair; the viewer's namespace goes with its name.
         subprocess.run(["ip", "link", "del", GATEWAY_IF], capture_output=True, check=False)
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+@dataclass
+class RecordingFeed:
+    """Stands in for a viewer's feed (gateway/feed.py's ViewerFeed) in full view, pin
+    auto: `current` follows the congestion verdicts; each call is kept. It does not
+    switch what is sent (the camera's one stream stays on the wire)."""
+
+    current: str = "main"
+    calls: list[tuple[float, bool, str]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def allow_main(self, allowed: bool, reason: str) -> None:
+        self.calls.append((time.monotonic(), allowed, reason))
+        self.current = "main" if allowed else "sub"
+        self.changed.set()
+
+    async def wait_call(self, n: int, timeout: float, trace: Any = None) -> None:
+        """Until there have been `n` calls; AssertionError (with `trace()`) after `timeout`."""
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self.calls) < n:
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            detail = trace() if trace is not None else self.calls
+            raise AssertionError(f"no verdict {n} after {timeout} s: {detail}") from None
 
 
 def frames_lost(timestamps: list[int], frame_ticks: int) -> int:
@@ -164,12 +195,27 @@ class ShapedViewer:
         self._process = None
 
 
+def _deepen_receive_buffers(viewer: Any) -> None:
+    """A receive buffer of RECEIVE_BUFFER on the viewer's ICE sockets (SO_RCVBUFFORCE: it
+    runs as root), so that the loss it reports is the link's, not this Python process
+    falling behind for a moment on a loaded test machine (a player on its own device
+    does not)."""
+    gatherer = viewer.pc.getTransceivers()[0].receiver.transport.transport.iceGatherer
+    for protocol in gatherer._connection._protocols:
+        transport = getattr(protocol, "transport", None)
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+
+
 async def _view(base_url: str, camera: str, fps: int) -> None:
     from aiortc.stats import RTCInboundRtpStreamStats
 
     from tests.rig.whep_client import WhepViewer
 
     viewer = await WhepViewer(base_url, camera, loopback_only=False).start()
+    _deepen_receive_buffers(viewer)
     loop = asyncio.get_running_loop()
     stdin_closed = asyncio.Event()
     reader = asyncio.StreamReader()
