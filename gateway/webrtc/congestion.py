@@ -37,6 +37,8 @@ VIDEO_CLOCK_RATE = 90_000
 TICK_S = 0.5  # the policy's timed waits are checked this often between reports
 PROBE_SLICE_S = 0.025  # a probe is sent in slices this far apart (paced, not one burst)
 REASON_DOWN, REASON_UP = "congestion", "recovered"
+# The main stream's rate to probe for before it was ever seen live (a 1080p camera's).
+MAIN_GUESS_KBPS = 4000.0
 
 
 class Feed(Protocol):
@@ -54,7 +56,9 @@ class ProbeSender(Protocol):
     def send_probe(self, octets: int) -> int: ...
 
 
-Kbps = Callable[[], float | None]  # a stream's bitrate now (None: unknown or no such stream)
+# A stream's bitrate now: 0 while it is not connected (the last rate seen is used), None
+# when the camera has no such stream (then there is nothing to decide: no verdicts).
+Kbps = Callable[[], float | None]
 
 
 class CongestionWatch:
@@ -84,6 +88,8 @@ class CongestionWatch:
         self.probes = 0
         self.rtcp_packets = 0
         self._octets = aiortc_compat.octets_sent(sender)
+        self._known_main = MAIN_GUESS_KBPS  # until the main stream's rate is seen
+        self._known_sub = 0.0
         self._untap: Callable[[], None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._prober: asyncio.Task[None] | None = None
@@ -119,8 +125,8 @@ class CongestionWatch:
         main, sub = self.main_kbps(), self.sub_kbps()
         return {
             **estimate.to_json(),
-            "main_kbps": None if main is None else round(main),
-            "sub_kbps": None if sub is None else round(sub),
+            "main_kbps": None if main is None else round(main or self._known_main),
+            "sub_kbps": None if sub is None else round(sub or self._known_sub),
             "main_allowed": self.policy.allowed,
         }
 
@@ -179,9 +185,14 @@ class CongestionWatch:
         estimate = self.estimator.estimate()
         main, sub = self.main_kbps(), self.sub_kbps()
         if estimate is None or main is None or sub is None:
-            return  # nothing measured yet, or nothing to choose between
+            return  # nothing measured yet, or no sub stream to choose
+        # A stream nobody watches is not connected (rate 0): go on with its last rate.
+        if main > 0:
+            self._known_main = main
+        if sub > 0:
+            self._known_sub = sub
         policy = self.policy
-        policy.main_kbps, policy.sub_kbps = main, sub
+        policy.main_kbps, policy.sub_kbps = self._known_main, self._known_sub
         pump = self.probe_sender()
         policy.probing = callable(getattr(pump, "send_probe", None))
         verdict = policy.update(now, estimate, on_main=self.feed.current == "main")

@@ -118,6 +118,27 @@ async def test_reports_about_our_stream_feed_the_estimate_and_the_verdicts(
     assert "_handle_rtcp_packet" not in sender.__dict__  # untapped
 
 
+async def test_no_verdict_without_a_sub_stream_and_idle_streams_keep_their_rate(
+    sender: RTCRtpSender,
+) -> None:
+    ssrc = aiortc_compat.ssrc(sender)
+    for sub_kbps, verdicts in ((None, []), (0.0, [(False, "congestion")])):
+        feed, clock = Feed(), Clock()
+        watch = CongestionWatch(
+            sender, feed, main_kbps=lambda: 0.0, sub_kbps=lambda s=sub_kbps: s, clock=clock
+        )
+        assert watch.start()
+        try:
+            for _ in range(4):
+                clock.now += 1.0
+                await sender._handle_rtcp_packet(_rr(ssrc, 128))
+            assert feed.calls == verdicts
+            estimate = watch.estimate_json()
+            assert estimate is not None and estimate["main_kbps"] == 4000  # the guess
+        finally:
+            watch.close()
+
+
 async def test_a_bad_packet_never_breaks_aiortcs_rtcp_handling(sender: RTCRtpSender) -> None:
     watch = CongestionWatch(sender, Feed(), main_kbps=lambda: 1, sub_kbps=lambda: 1)
     assert watch.start()
