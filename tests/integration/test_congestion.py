@@ -145,3 +145,64 @@ async def test_a_good_link_gets_no_verdict(rig: Rig) -> None:
     assert rig.watch.rtcp_packets > 20
     assert rig.feed.calls == [], (rig.feed.calls, rig.trace)
     assert rig.watch.probes == 0 and rig.watch.estimate_json() is not None
+
+
+SUB_CAMERA = testsrc_h264(
+    width=320, height=180, fps=FPS, gop=2 * FPS, pattern="snow", bitrate_kbps=400
+)
+
+
+@pytest.mark.skip(reason="needs ViewerFeed")
+async def test_a_viewer_on_a_slow_link_gets_the_sub_stream_and_the_main_one_back(
+    netns: NetNamespace | None, rtsp_server: RtspServerFactory, start_gateway: GatewayFactory
+) -> None:
+    """The whole chain, once the switching feed is wired to the watch in the session:
+    the viewer's status messages say so, and it loses < 1 % of its frames on the sub
+    stream while the link stays slow (probes included)."""
+    if netns is None:
+        prereq.missing("the shaped link needs network namespaces (root)")
+    with shaped_link() as link:
+        server = await rtsp_server({"/main": CAMERA, "/sub": SUB_CAMERA})
+        port = free_port()
+        camera = {"name": "cam", "source": server.url("/main"), "substream": server.url("/sub")}
+        gw = await start_gateway(
+            cameras=[{**camera, "preload": True}],
+            listen=f"{GATEWAY_ADDRESS}:{port}",
+            webrtc={"candidates": {"addresses": [GATEWAY_ADDRESS]}},
+        )
+        await gw.hub("cam").wait_live(30)
+        viewer = await ShapedViewer(link, f"http://{GATEWAY_ADDRESS}:{port}", "cam", FPS).start()
+        try:
+            await viewer.wait(
+                "main stream", lambda r: (r["stream"] or {}).get("current") == "main", 60
+            )
+            link.apply(rate_kbit=LINK_KBIT)
+            on_sub = await viewer.wait(
+                "congestion switch",
+                lambda r: (
+                    (r["stream"] or {}).get("current") == "sub"
+                    and r["stream"]["reason"] == "congestion"
+                ),
+                30,
+            )
+            assert on_sub["stream"]["estimate"]["main_allowed"] is False
+            await asyncio.sleep(5)  # the switch itself and the queue it left behind
+            before = dict(viewer.latest)
+            await viewer.wait(
+                "frames on sub", lambda r: r["frames"] >= before["frames"] + 30 * FPS, 90
+            )
+            after = viewer.latest
+            lost = after["lost_frames"] - before["lost_frames"]
+            assert lost < 0.01 * (after["frames"] - before["frames"]), (before, after)
+            link.lift()
+            back = await viewer.wait(
+                "recovery",
+                lambda r: (
+                    (r["stream"] or {}).get("current") == "main"
+                    and r["stream"]["reason"] == "recovered"
+                ),
+                60,
+            )
+            assert back["stream"]["estimate"]["main_allowed"] is True
+        finally:
+            await viewer.close()

@@ -14,7 +14,8 @@ no random loss. Run as a module, this is that viewer process:
 
     python -m tests.rig.shaping BASE_URL CAMERA
     -> one JSON line every REPORT_S: {"frames": N, "lost_frames": L, "rtp_packets": P,
-       "packets_lost": Q, "connected": true}
+       "packets_lost": Q, "connected": true, "stream": the last status message on the
+       "stream" data channel or null, "streams_seen": ["current:reason", ...]}
 """
 
 from __future__ import annotations
@@ -214,7 +215,19 @@ async def _view(base_url: str, camera: str, fps: int) -> None:
 
     from tests.rig.whep_client import WhepViewer
 
-    viewer = await WhepViewer(base_url, camera, loopback_only=False).start()
+    viewer = WhepViewer(base_url, camera, loopback_only=False)
+    # The "stream" data channel: the gateway's status messages (docs/streams.md).
+    statuses: list[dict[str, Any]] = []
+    channel = viewer.pc.createDataChannel("stream")
+
+    @channel.on("message")
+    def _on_status(message: str | bytes) -> None:
+        with contextlib.suppress(ValueError):
+            status = json.loads(message)
+            if isinstance(status, dict) and status.get("type") == "stream":
+                statuses.append(status)
+
+    await viewer.start()
     _deepen_receive_buffers(viewer)
     loop = asyncio.get_running_loop()
     stdin_closed = asyncio.Event()
@@ -237,6 +250,8 @@ async def _view(base_url: str, camera: str, fps: int) -> None:
                 "rtp_packets": viewer.rtp_packets,
                 "packets_lost": sum(s.packetsLost for s in inbound),
                 "connected": viewer.connection_state == "connected",
+                "stream": statuses[-1] if statuses else None,
+                "streams_seen": sorted({f"{m.get('current')}:{m.get('reason')}" for m in statuses}),
             }
             print(json.dumps(line), flush=True)
             with contextlib.suppress(TimeoutError):
