@@ -153,6 +153,7 @@ SUB_CAMERA = testsrc_h264(
 
 
 @pytest.mark.skip(reason="needs ViewerFeed")
+@pytest.mark.timeout(420)  # a 30 s window on the sub stream between two switches
 async def test_a_viewer_on_a_slow_link_gets_the_sub_stream_and_the_main_one_back(
     netns: NetNamespace | None, rtsp_server: RtspServerFactory, start_gateway: GatewayFactory
 ) -> None:
