@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser
 
 from gateway.compat.check import FORCE_ENV
 from gateway.webrtc.congestion import CongestionWatch
 from tests.conftest import RtspServerFactory
 from tests.integration.conftest import GatewayFactory, RunningGateway
+from tests.integration.test_viewer_browser import open_viewer
 from tests.rig import prereq
 from tests.rig.net import free_port
 from tests.rig.netns import NetNamespace
@@ -207,3 +209,40 @@ async def test_a_viewer_on_a_slow_link_gets_the_sub_stream_and_the_main_one_back
             assert back["stream"]["estimate"]["main_allowed"] is True
         finally:
             await viewer.close()
+
+
+@pytest.mark.browser
+async def test_chromiums_reports_reach_the_watch(
+    rtsp_server: RtspServerFactory, start_gateway: GatewayFactory, chromium: Browser
+) -> None:
+    """What a browser sends back is what the estimate is made of: report blocks about
+    our video SSRC (loss, jitter, RTT) and REMB, on loopback."""
+    server = await rtsp_server({"/cam": testsrc_h264()})
+    gw = await start_gateway(
+        cameras=[{"name": "cam", "source": server.url("/cam"), "preload": True}]
+    )
+    page = await open_viewer(chromium, gw)
+    try:
+        sessions = gw.gateway.sessions
+        async with asyncio.timeout(60):
+            while not any(s.pc.connectionState == "connected" for s in sessions):
+                await asyncio.sleep(0.2)
+        (session,) = sessions
+        sender = next(t.sender for t in session.pc.getTransceivers() if t.kind == "video")
+        watch = CongestionWatch(
+            sender, RecordingFeed(), main_kbps=lambda: 4000.0, sub_kbps=lambda: SUB_KBPS
+        )
+        assert watch.start()
+        try:
+            estimate: dict[str, Any] | None = None
+            async with asyncio.timeout(60):
+                while not (estimate and None not in (estimate["rtt_ms"], estimate["bitrate_kbps"])):
+                    await asyncio.sleep(0.5)
+                    estimate = watch.estimate_json()
+            assert estimate["loss"] == 0.0 and estimate["jitter_ms"] is not None
+            assert estimate["main_allowed"] is True
+            print(f"Chromium's reports: {estimate}, {watch.rtcp_packets} RTCP packets")
+        finally:
+            watch.close()
+    finally:
+        await page.context.close()
