@@ -4,7 +4,7 @@ Down fast, up slowly and only on evidence:
 - down (`False`) when the smoothed loss stays above LOSS_DOWN for SUSTAIN_S (that is at
   least two receiver reports: they come every 0.5-1.5 s), or, once the viewer has been on
   the main stream long enough for the receiver's estimate to settle, when its REMB stays
-  below half the main stream's bitrate;
+  below half the main stream's bitrate without rising;
 - up (`True`) only after the path has been clean (loss <= LOSS_CLEAN) for CLEAN_S AND a
   probe said it carries the main stream's rate: a short burst of extra packets at the
   main stream's rate (the glue sends it: RTX copies of recent packets), judged by the loss
@@ -31,6 +31,8 @@ class PolicySettings:
     sustain_s: float = 1.6  # congestion must last this long (>= two receiver reports)
     remb_down_ratio: float = 0.5  # REMB below this share of the main stream's bitrate ...
     remb_settle_s: float = 20.0  # ... counts once the viewer has been on main this long
+    remb_still_s: float = 5.0  # ... and the REMB has not risen for this long (a REMB
+    # still climbing after an up-switch is the receiver's estimate catching up, not a limit)
     clean_s: float = 5.0  # clean this long before trying the main stream again
     probe_s: float = 0.25  # a probe's length (longer than a slow link's buffer holds)
     judge_s: float = 2.5  # after a probe, wait this long for the reports that cover it
@@ -69,6 +71,8 @@ class StreamPolicy:
         self._bad_since: float | None = None
         self._clean_since: float | None = None
         self._on_main_since: float | None = None
+        self._remb: float | None = None  # the last REMB seen, and when it last rose
+        self._remb_rose_at = 0.0
         self._next_try_at = 0.0
         self._backoff = self.settings.backoff_s
         self._trial_until: float | None = None
@@ -82,6 +86,10 @@ class StreamPolicy:
 
     def update(self, now: float, estimate: PathEstimate, on_main: bool) -> bool | None:
         """True: allow main, False: keep to sub, None: no change."""
+        remb = estimate.bitrate_kbps
+        if remb is not None and (self._remb is None or remb > self._remb):
+            self._remb_rose_at = now
+        self._remb = remb
         if on_main:
             self._on_main_since = now if self._on_main_since is None else self._on_main_since
         else:
@@ -153,7 +161,11 @@ class StreamPolicy:
         s = self.settings
         if estimate.loss > s.loss_down:
             return True
-        settled = self._on_main_since is not None and now - self._on_main_since >= s.remb_settle_s
+        settled = (
+            self._on_main_since is not None
+            and now - self._on_main_since >= s.remb_settle_s
+            and now - self._remb_rose_at >= s.remb_still_s
+        )
         return (
             settled
             and estimate.bitrate_kbps is not None

@@ -122,6 +122,15 @@ def test_low_remb_moves_down_only_once_settled_on_main() -> None:
     assert [v for _, v in verdicts] == [False]
 
 
+def test_a_climbing_remb_is_not_congestion() -> None:
+    """After an up-switch the receiver's estimate climbs from what the sub stream had
+    (receivers cap it at ~1.5x what they get) for longer than the settling time."""
+    policy = StreamPolicy(MAIN, SUB)
+    for i in range(120):
+        remb = 750 * 1.02 ** (i // 2)  # +2 % a second: below half of main for 50 s
+        assert policy.update(i * 0.5, _estimate(0.0, remb), on_main=True) is None
+
+
 def test_recovers_after_clean_period_and_a_passing_probe() -> None:
     policy = StreamPolicy(MAIN, SUB)
     _run(policy, 0.0, 5.0, loss=0.3)
