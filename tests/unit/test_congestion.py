@@ -127,7 +127,7 @@ def test_a_climbing_remb_is_not_congestion() -> None:
     (receivers cap it at ~1.5x what they get) for longer than the settling time."""
     policy = StreamPolicy(MAIN, SUB)
     for i in range(120):
-        remb = 750 * 1.02 ** (i // 2)  # +2 % a second: below half of main for 50 s
+        remb = 750 * 1.02 ** (i // 2)  # +2 % a second: below half of main for ~50 s
         assert policy.update(i * 0.5, _estimate(0.0, remb), on_main=True) is None
 
 
