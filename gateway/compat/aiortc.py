@@ -9,6 +9,12 @@ Every name that takes is here, in REQUIRED, and `missing()` looks for each of th
 (methods and their parameters, instance fields, the DTLS transport's fields, aioice's
 nominated pairs). If any is gone, camgate sends through aiortc's public API instead
 (gateway/webrtc/passthrough.py: a track whose recv() returns the camera's H.264).
+
+The RTCP tap (RTCP_TAP_REQUIRED, `tap_rtcp`) lets the congestion estimate
+(gateway/webrtc/congestion.py) read what a viewer reports about our video stream, on
+either send path: aiortc hands each RTCP packet for a sender to its _handle_rtcp_packet,
+which the tap wraps, and keeps the round-trip time it measures in a private field.
+Without them only the estimate is off (the viewer stays on the stream it is given).
 """
 
 from __future__ import annotations
@@ -19,6 +25,13 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpSrPacket,
+    unpack_remb_fci,
+)
 
 ICE_COMPONENT = 1  # RTP (aiortc multiplexes RTCP on it)
 
@@ -199,3 +212,84 @@ def sending_key(dtls: Any) -> tuple[int, bytes]:
     # RFC 5764 4.2: client key, server key, client salt, server salt.
     side = 1 if dtls._role == "server" else 0
     return int(profile.libsrtp_profile), bytes(profile.get_key_and_salt(material, side))
+
+
+# -- the RTCP tap (gateway/webrtc/congestion.py) ----------------------------------------
+
+RTCP_HOOK = ("_handle_rtcp_packet", ["self", "packet"])  # aiortc's RTCP entry, per sender
+RTCP_TAP_REQUIRED = ("RTCRtpSender._handle_rtcp_packet()", "RTCRtpSender.__rtt")
+
+
+def rtcp_tap_missing(sender: RTCRtpSender) -> list[str]:
+    """What of RTCP_TAP_REQUIRED this aiortc lacks."""
+    absent: list[str] = []
+    name, parameters = RTCP_HOOK
+    method = getattr(type(sender), name, None)
+    if not callable(method) or list(inspect.signature(method).parameters) != parameters:
+        absent.append(RTCP_TAP_REQUIRED[0])
+    if not hasattr(sender, _field("rtt")):
+        absent.append(RTCP_TAP_REQUIRED[1])
+    return absent
+
+
+async def probe_rtcp_tap() -> list[str]:
+    """`rtcp_tap_missing()` on a throwaway peer connection's sender."""
+    pc = RTCPeerConnection()
+    try:
+        return rtcp_tap_missing(pc.addTransceiver("video", direction="sendonly").sender)
+    finally:
+        await pc.close()
+
+
+def tap_rtcp(sender: RTCRtpSender, on_packet: Callable[[Any], None]) -> Callable[[], None]:
+    """Call `on_packet` with every RTCP packet aiortc routes to `sender`, after aiortc has
+    handled it (so its RTT is up to date). Returns the function that removes the tap."""
+    handle = sender._handle_rtcp_packet
+
+    async def tapped(packet: Any) -> None:
+        await handle(packet)
+        on_packet(packet)
+
+    sender._handle_rtcp_packet = tapped  # type: ignore[method-assign]
+
+    def untap() -> None:
+        if sender.__dict__.get(RTCP_HOOK[0]) is tapped:
+            del sender.__dict__[RTCP_HOOK[0]]
+
+    return untap
+
+
+def rtx_ssrc_or_none(sender: RTCRtpSender) -> int | None:
+    """The RTX stream's SSRC (it exists whether or not RTX was negotiated), if known."""
+    value = getattr(sender, "_rtx_ssrc", None)
+    return int(value) if value is not None else None
+
+
+def rtt_ms(sender: RTCRtpSender) -> float | None:
+    """aiortc's smoothed round-trip time from the reports' LSR/DLSR, None until measured."""
+    rtt = getattr(sender, _field("rtt"), None)
+    return None if rtt is None else float(rtt) * 1000
+
+
+def octets_sent(sender: RTCRtpSender) -> int:
+    """RTP payload octets sent so far, on either send path (aiortc's loop counts them;
+    the fast path keeps the same counter through `record_sent`)."""
+    return int(getattr(sender, _field("octet_count"), 0))
+
+
+def report_blocks(packet: Any, ssrc: int) -> list[tuple[int, int]]:
+    """(fraction lost, jitter) of each report block about `ssrc` in a RR or SR."""
+    if not isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+        return []
+    return [(r.fraction_lost, r.jitter) for r in packet.reports if r.ssrc == ssrc]
+
+
+def remb_bps(packet: Any, ssrc: int) -> int | None:
+    """The bitrate of a REMB that covers `ssrc`, else None."""
+    if not isinstance(packet, RtcpPsfbPacket) or packet.fmt != RTCP_PSFB_APP:
+        return None
+    try:
+        bitrate, ssrcs = unpack_remb_fci(packet.fci)
+    except ValueError:
+        return None
+    return int(bitrate) if ssrc in ssrcs else None

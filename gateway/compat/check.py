@@ -8,7 +8,8 @@ Run once per gateway (`WhepSessions.check_libraries`), logged once, shown in
   taken when any of those names is missing, or when CAMGATE_SEND_PATH=fallback.
 What is missing of pylibsrtp (SRTP in place) or aiomqtt (TCP_QUICKACK) only costs
 speed where it is used, and what is missing of the module-level names in
-gateway/compat/globals.py switches off the one feature that needs it: both are listed too.
+gateway/compat/globals.py or of the RTCP tap (the per-viewer congestion estimate) switches
+off the one feature that needs it: both are listed too.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ async def check_libraries() -> CompatReport:
     aiortc_missing = await aiortc_compat.probe()
     missing = (
         [f"aiortc: {name}" for name in aiortc_missing]
+        + [f"aiortc: {name}" for name in await aiortc_compat.probe_rtcp_tap()]
         + [f"pylibsrtp: {n}" for n in srtp_compat.missing(pylibsrtp.Session())]
         + [f"aiomqtt: {n}" for n in mqtt_compat.missing()]
         + globals_compat.missing()

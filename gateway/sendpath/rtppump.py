@@ -19,6 +19,7 @@ from gateway.sendpath.srtp_inplace import SRTP_MAX_TRAILER_LEN, InPlaceProtector
 from gateway.sendpath.udpbatch import SLOT_SIZE, BatchSender
 
 HISTORY_SIZE = 128  # packets kept for NACK (aiortc keeps 128 too)
+PROBE_COPIES = 8  # a congestion probe repeats the last this many packets
 NTP_UNIX_OFFSET_S = 2208988800  # 1900-01-01 to 1970-01-01
 _HEADER = struct.Struct("!BBHII")
 _SEQUENCE = struct.Struct("!H")
@@ -71,6 +72,7 @@ class RtpPump:
         self.batched_packets = 0
         self.octets = 0
         self.retransmitted = 0
+        self.probe_packets = 0  # RTX copies sent to probe the path (send_probe)
         self.rtp_timestamp = 0
         self.ntp_timestamp = 0
         self.srtp: Any = None
@@ -204,10 +206,41 @@ class RtpPump:
         entry = self.history.get(sequence_number % HISTORY_SIZE)
         if entry is None or entry[0] != sequence_number:
             return False
+        self._resend(entry, self.rtx)
+        self.retransmitted += 1
+        return True
+
+    def send_probe(self, octets: int) -> int:
+        """Load the path with about `octets` more, for the congestion probe
+        (gateway/webrtc/congestion.py): RTX copies of the last PROBE_COPIES packets sent,
+        as libwebrtc pads with. A receiver drops them as duplicates (recent ones only: an
+        old sequence number would upset aiortc's jitter buffer), but they cross the same
+        queues as the stream, so its next reports show whether the path carried them.
+        Needs RTX (a plain duplicate would count as a received packet twice); returns the
+        payload octets sent (0: nothing to copy, or no RTX)."""
+        if self.rtx is None:
+            return 0
+        recent = [
+            entry
+            for back in range(1, PROBE_COPIES + 1)
+            if (entry := self.history.get((self.sequence - back) % HISTORY_SIZE)) is not None
+            and entry[0] == (self.sequence - back) & 0xFFFF
+        ]
+        sent = 0
+        while recent and sent < octets:
+            for entry in recent:
+                self._resend(entry, self.rtx)
+                self.probe_packets += 1
+                sent += len(entry[3])
+                if sent >= octets:
+                    break
+        return sent
+
+    def _resend(self, entry: tuple[int, int, bool, bytes], rtx: Rtx | None) -> None:
         sequence, timestamp, marker, payload = entry
         header = bytearray(self.header)
         marker_bit = 0x80 if marker else 0
-        if self.rtx is None:
+        if rtx is None:
             _HEADER.pack_into(
                 header, 0, header[0], marker_bit | self.payload_type, sequence, timestamp, self.ssrc
             )
@@ -216,13 +249,11 @@ class RtpPump:
                 header,
                 0,
                 header[0],
-                marker_bit | self.rtx.payload_type,
+                marker_bit | rtx.payload_type,
                 self.rtx_sequence,
                 timestamp,
-                self.rtx.ssrc,
+                rtx.ssrc,
             )
             self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
             payload = _SEQUENCE.pack(sequence) + payload  # RFC 4588: original sequence first
         self.send_datagram(self.srtp.protect(bytes(header) + payload))
-        self.retransmitted += 1
-        return True
