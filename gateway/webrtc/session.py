@@ -16,6 +16,7 @@ from aiortc import (
     RTCDataChannel,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.sdp import SessionDescription, candidate_from_sdp
@@ -39,6 +40,7 @@ from gateway.webrtc.audio import (
 from gateway.webrtc.avsync import clock_of
 from gateway.webrtc.bundle import bundle_credentials
 from gateway.webrtc.codecs import prefer_camera_profile
+from gateway.webrtc.congestion import CongestionWatch
 from gateway.webrtc.fastsend import FastSender, SendWorkers
 from gateway.webrtc.limits import (
     SessionLimiter,
@@ -93,6 +95,7 @@ class WhepSession:
     # The viewer's path estimate as JSON for the "stream" channel (None: none yet); the
     # congestion glue sets it.
     path_estimate: Callable[[], dict[str, Any] | None] = lambda: None
+    congestion: CongestionWatch | None = None  # main or sub by this viewer's path
     # While this viewer listens in full view on a sub stream: keeps the main stream (which
     # carries the camera's sound) connected.
     audio_hold: contextlib.AbstractContextManager[None] | None = None
@@ -252,6 +255,7 @@ class WhepSessions:
                 session.send_loop.on_pump_gone = lambda: spawn(
                     self.close(session), f"close-viewer:{session.id[:8]}"
                 )
+            session.congestion = _watch_path(session, transceiver.sender)
             with _main_for_audio(hub, feed, parsed):
                 audio = session.audio = await open_viewer_audio(
                     pc, hub, parsed, fast=fast, workers=self._send_workers
@@ -277,6 +281,9 @@ class WhepSessions:
             None,
         )
         self._sessions[session.id] = session
+        if session.congestion is not None:
+            session.congestion.start()
+            session.closed_callbacks.append(session.congestion.close)
         session.sync_audio_hold()
         self._watch(session)
         log.info("camera %s: viewer %s joined (%d viewers)", hub.name, session.id[:8], hub.viewers)
@@ -393,6 +400,24 @@ def _main_for_audio(
     if feed.current == "main" or hub.ever_live or not offered_audio(offer):
         return contextlib.nullcontext()
     return hub.hold()
+
+
+def _watch_path(session: WhepSession, sender: RTCRtpSender) -> CongestionWatch | None:
+    """The viewer's congestion watch (docs/streams.md, "On a slow link"); None for a
+    camera with one stream (nothing to choose between)."""
+    main = session.hub
+    sub = main.substream
+    if sub is None:
+        return None
+    watch = CongestionWatch(
+        sender,
+        session.feed,
+        main_kbps=lambda: main.status().bitrate_kbps,
+        sub_kbps=lambda: sub.status().bitrate_kbps,
+        probe_sender=lambda: session.send_loop.pump if session.send_loop else None,
+    )
+    session.path_estimate = watch.estimate_json
+    return watch
 
 
 async def _camera_profile(hub: CameraHub) -> str | None:
