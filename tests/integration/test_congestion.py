@@ -141,6 +141,7 @@ def _fast(rig: Rig) -> bool:
     return session.send_loop is not None
 
 
+@pytest.mark.parametrize("rig", ["fast"], indirect=True)  # the tap is the same on both
 async def test_a_good_link_gets_no_verdict(rig: Rig) -> None:
     """Well past the policy's clean spell and REMB settling time: nothing changes."""
     await rig.viewer.wait("frames", lambda r: r["frames"] >= 30 * FPS, 120)
