@@ -76,6 +76,11 @@ def _field(name: str) -> str:
     return f"_RTCRtpSender__{name}"
 
 
+_NTP, _RTP, _OCTETS, _PACKETS = (
+    _field(n) for n in ("ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count")
+)
+
+
 def missing(sender: RTCRtpSender) -> list[str]:
     """What of REQUIRED this aiortc lacks, looked for on `sender` (of a peer connection
     not yet negotiated) and its transports."""
@@ -138,10 +143,10 @@ def record_sent(
     sender: RTCRtpSender, *, ntp_timestamp: int, rtp_timestamp: int, octets: int, packets: int
 ) -> None:
     """What aiortc's own loop keeps for RTCP sender reports and getStats()."""
-    setattr(sender, _field("ntp_timestamp"), ntp_timestamp)
-    setattr(sender, _field("rtp_timestamp"), rtp_timestamp)
-    setattr(sender, _field("octet_count"), octets)
-    setattr(sender, _field("packet_count"), packets)
+    setattr(sender, _NTP, ntp_timestamp)
+    setattr(sender, _RTP, rtp_timestamp)
+    setattr(sender, _OCTETS, octets)
+    setattr(sender, _PACKETS, packets)
 
 
 def ssrc(sender: RTCRtpSender) -> int:
@@ -161,7 +166,18 @@ def packetize(nals: Sequence[bytes]) -> list[bytes]:
 
 
 def dtls_connected(dtls: Any) -> bool:
-    return bool(dtls._state.name == "CONNECTED")
+    state = dtls._state
+    # Per packet: the state seen connected before is compared by identity (an enum's
+    # .name is a descriptor call).
+    if state is _connected_state[0]:
+        return True
+    if state.name != "CONNECTED":
+        return False
+    _connected_state[0] = state
+    return True
+
+
+_connected_state: list[Any] = [None]
 
 
 def sending_srtp(dtls: Any) -> Any:

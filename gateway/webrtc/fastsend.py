@@ -197,6 +197,40 @@ class FastSender:
         )
         aiortc_compat.count_sent(dtls, pump.sent_packets - sent, pump.octets - octets)
 
+    def push_one(self, frame: Frame, now_ntp: int, abs_time: bytes) -> None:
+        """push() for a one-payload frame (an audio packet) with the least Python per
+        viewer: `now_ntp` and `abs_time` (gateway/sendpath/rtppump.py: abs_send_time) are
+        taken once for all of a camera's listeners by the caller."""
+        template = self._template
+        if template is None:
+            return
+        try:
+            sender = self.sender
+            dtls = sender.transport
+            pump = self._pump_for(dtls, template)
+            if not isinstance(pump, RtpPump):  # a send worker's: the general way
+                self._send(frame)
+                return
+            timestamp = (self._timestamp_origin + frame.timestamp) & 0xFFFFFFFF
+            payload = frame.payloads[0]
+            pump.send_one(payload, timestamp, now_ntp, abs_time)
+            aiortc_compat.record_sent(
+                sender,
+                ntp_timestamp=frame.ntp,
+                rtp_timestamp=timestamp,
+                octets=pump.octets,
+                packets=pump.sent_packets,
+            )
+            aiortc_compat.count_sent(dtls, 1, len(payload))
+        except PumpGone as exc:
+            log.warning("viewer's send path is gone (%s): closing the viewer", exc)
+            self._template = None
+            self.on_pump_gone()
+        except (ConnectionError, OSError):
+            pass  # the connection is ending: the session's close follows
+        except Exception:
+            log.exception("RTP send failed")
+
     def push(self, frame: Frame) -> None:
         """Send `frame` now, from the caller (a camera's audio fan-out, for every listener
         in one go: no task wake-up per packet per viewer). Dropped while the RTP loop is
