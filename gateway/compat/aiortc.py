@@ -180,14 +180,17 @@ def dtls_connected(dtls: Any) -> bool:
 _connected_state: list[Any] = [None]
 
 
-def sending_srtp(dtls: Any) -> Any:
-    """The pylibsrtp session aiortc protects this viewer's RTP with."""
-    return dtls._tx_srtp
-
-
-def nominated_pair(dtls: Any) -> Any:
-    """The ICE candidate pair RTP goes over (aioice's CandidatePair), or None yet."""
-    return dtls.transport._connection._nominated.get(ICE_COMPONENT)
+def route(dtls: Any) -> tuple[Any, Any] | str:
+    """(the ICE candidate pair RTP goes over (aioice's CandidatePair), the pylibsrtp
+    session aiortc protects this viewer's RTP with) of a connected transport, in one
+    call (it is checked per packet), or why there is none yet."""
+    state = dtls._state
+    if state is not _connected_state[0] and not dtls_connected(dtls):
+        return "DTLS is not connected"
+    pair = dtls.transport._connection._nominated.get(ICE_COMPONENT)
+    if pair is None:
+        return "no ICE pair selected"
+    return pair, dtls._tx_srtp
 
 
 def count_sent(dtls: Any, packets: int, octets: int) -> None:

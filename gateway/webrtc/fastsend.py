@@ -251,15 +251,12 @@ class FastSender:
     def _pump_for(self, dtls: Any, template: RtpPump) -> Pump:
         """The pump for the current ICE pair and SRTP session (they are set once the
         viewer connects and, in practice, never change after)."""
-        if not aiortc_compat.dtls_connected(dtls):
-            raise ConnectionError("DTLS is not connected")
-        pair = aiortc_compat.nominated_pair(dtls)
-        if pair is None:
-            raise ConnectionError("no ICE pair selected")
-        srtp = aiortc_compat.sending_srtp(dtls)
-        route = (pair, srtp)
+        route = aiortc_compat.route(dtls)
+        if isinstance(route, str):
+            raise ConnectionError(route)
         if self.pump is not None and self._route == route:
             return self.pump
+        pair, srtp = route
         if self._detach is not None:
             self._detach()
             self._detach = None
