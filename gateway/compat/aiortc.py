@@ -193,6 +193,25 @@ def route(dtls: Any) -> tuple[Any, Any] | str:
     return pair, dtls._tx_srtp
 
 
+def on_route(dtls: Any, known: tuple[Any, Any] | None) -> bool:
+    """route(dtls) == known, without building a tuple (per packet per viewer: every
+    object made counts towards the next garbage collection)."""
+    if known is None or (dtls._state is not _connected_state[0] and not dtls_connected(dtls)):
+        return False
+    return bool(
+        dtls.transport._connection._nominated.get(ICE_COMPONENT) is known[0]
+        and dtls._tx_srtp is known[1]
+    )
+
+
+def nack_negotiated(codec: Any) -> bool:
+    """The viewer takes NACKs for this codec (aiortc negotiates them for video only)."""
+    return any(
+        feedback.type == "nack" and not feedback.parameter
+        for feedback in getattr(codec, "rtcpFeedback", None) or ()
+    )
+
+
 def count_sent(dtls: Any, packets: int, octets: int) -> None:
     """The DTLS transport's own counters (its getStats)."""
     dtls._RTCDtlsTransport__tx_packets += packets

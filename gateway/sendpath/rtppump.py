@@ -63,6 +63,7 @@ class RtpPump:
         rtx: Rtx | None = None,
         rtx_sequence: int = 0,
         marker_last: bool = True,
+        keep_history: bool = True,
     ) -> None:
         self.header = bytearray(header)
         # Video: the marker bit ends each picture. Continuous audio (RFC 3551 4.1): never set.
@@ -74,6 +75,8 @@ class RtpPump:
         self.rtx = rtx
         self.rtx_sequence = rtx_sequence
         self.history: dict[int, tuple[int, int, bool, bytes]] = {}  # seq % size -> packet
+        # False where the viewer negotiated no NACK (audio): send_one keeps no history.
+        self.keep_history = keep_history
         self.sent_packets = 0
         self.batched_packets = 0
         self.octets = 0
@@ -166,7 +169,8 @@ class RtpPump:
         iov.iov_len = cell[0]
         if not batch.send(self.fd, 1):  # full socket buffer: queued behind
             self.send_datagram(batch.datagram(0))
-        self.history[sequence % HISTORY_SIZE] = (sequence, timestamp, marker, payload)
+        if self.keep_history:
+            self.history[sequence % HISTORY_SIZE] = (sequence, timestamp, marker, payload)
         self.sequence = (sequence + 1) & 0xFFFF
         self.sent_packets += 1
         self.batched_packets += 1

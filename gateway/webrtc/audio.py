@@ -99,7 +99,8 @@ class SharedFrames:
     def __init__(self, clock: MediaClock | None = None) -> None:
         self.clock = clock or MediaClock()
         self._frames: OrderedDict[int, tuple[AudioPacket, Frame]] = OrderedDict()
-        self._sending: tuple[AudioPacket | None, Frame | None, int, bytes] = (None, None, 0, b"")
+        self._sending_packet: AudioPacket | None = None
+        self._sending: tuple[Frame, int, bytes] | None = None
 
     def of(self, packet: AudioPacket) -> Frame:
         entry = self._frames.get(id(packet))
@@ -115,13 +116,12 @@ class SharedFrames:
     def sending(self, packet: AudioPacket) -> tuple[Frame, int, bytes]:
         """(the packet's frame, now as NTP, its abs-send-time value), taken when the first
         listener sends `packet` and reused for the others of the same fan-out."""
-        last, frame, now, abs_time = self._sending
-        if packet is not last or frame is None:
-            frame = self.of(packet)
+        sending = self._sending
+        if packet is not self._sending_packet or sending is None:
             now = ntp_now()
-            abs_time = abs_send_time(now)
-            self._sending = (packet, frame, now, abs_time)
-        return frame, now, abs_time
+            sending = self._sending = (self.of(packet), now, abs_send_time(now))
+            self._sending_packet = packet
+        return sending  # the same tuple for every listener: no object per listener
 
 
 _shared: weakref.WeakKeyDictionary[object, SharedFrames] = weakref.WeakKeyDictionary()

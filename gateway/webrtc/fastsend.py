@@ -150,6 +150,7 @@ class FastSender:
             rtx=rtx,
             rtx_sequence=secrets.randbits(16),
             marker_last=self.marker_last,
+            keep_history=aiortc_compat.nack_negotiated(codec),
         )
 
     async def run_rtp(self, codec: Any) -> None:
@@ -207,7 +208,9 @@ class FastSender:
         try:
             sender = self.sender
             dtls = sender.transport
-            pump = self._pump_for(dtls, template)
+            pump = self.pump
+            if pump is None or not aiortc_compat.on_route(dtls, self._route):
+                pump = self._pump_for(dtls, template)
             if not isinstance(pump, RtpPump):  # a send worker's: the general way
                 self._send(frame)
                 return

@@ -81,3 +81,12 @@ def test_send_one_on_a_closed_socket_raises(sink: socket.socket) -> None:
     out.close()
     with pytest.raises(OSError):
         pump.send_one(b"x", 960, 0, b"\0\0\0")
+
+
+def test_without_nack_send_one_keeps_no_history(sink: socket.socket) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+        pump = _pump(sink, out, batched=True, marker_last=False)
+        pump.keep_history = False  # as for a viewer that negotiated no NACK (audio)
+        pump.send_one(b"opus", 960, 0, b"\0\0\0")
+        assert sink.recv(2048)
+    assert pump.history == {} and not pump.retransmit(65534)
