@@ -194,8 +194,7 @@ def route(dtls: Any) -> tuple[Any, Any] | str:
 
 
 def on_route(dtls: Any, known: tuple[Any, Any] | None) -> bool:
-    """route(dtls) == known, without building a tuple (per packet per viewer: every
-    object made counts towards the next garbage collection)."""
+    """route(dtls) == known, without building a tuple (it runs per packet per viewer)."""
     if known is None or (dtls._state is not _connected_state[0] and not dtls_connected(dtls)):
         return False
     return bool(
