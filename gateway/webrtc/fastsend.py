@@ -199,9 +199,12 @@ class FastSender:
         aiortc_compat.count_sent(dtls, pump.sent_packets - sent, pump.octets - octets)
 
     def push_one(self, frame: Frame, now_ntp: int, abs_time: bytes) -> None:
-        """push() for a one-payload frame (an audio packet) with the least Python per
-        viewer: `now_ntp` and `abs_time` (gateway/sendpath/rtppump.py: abs_send_time) are
-        taken once for all of a camera's listeners by the caller."""
+        """Send a one-payload frame (an audio packet) now, from the caller: a camera's
+        audio fan-out, for every listener in one go (no task wake-up per packet per
+        viewer), with the least Python per viewer. `now_ntp` and `abs_time`
+        (gateway/sendpath/rtppump.py: abs_send_time) are taken once for all listeners by
+        the caller. Dropped while the RTP loop is not running (not connected yet, or
+        ended); never raises into the caller."""
         template = self._template
         if template is None:
             return
@@ -225,23 +228,6 @@ class FastSender:
                 packets=pump.sent_packets,
             )
             aiortc_compat.count_sent(dtls, 1, len(payload))
-        except PumpGone as exc:
-            log.warning("viewer's send path is gone (%s): closing the viewer", exc)
-            self._template = None
-            self.on_pump_gone()
-        except (ConnectionError, OSError):
-            pass  # the connection is ending: the session's close follows
-        except Exception:
-            log.exception("RTP send failed")
-
-    def push(self, frame: Frame) -> None:
-        """Send `frame` now, from the caller (a camera's audio fan-out, for every listener
-        in one go: no task wake-up per packet per viewer). Dropped while the RTP loop is
-        not running (not connected yet, or ended); never raises into the caller."""
-        if self._template is None:
-            return
-        try:
-            self._send(frame)
         except PumpGone as exc:
             log.warning("viewer's send path is gone (%s): closing the viewer", exc)
             self._template = None
