@@ -9,6 +9,7 @@ the last). Other codecs are refused: the camera object says which, video goes on
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -67,6 +68,10 @@ class AudioFanout:
         self._new_connection = True
         self.packets_received = 0
         self.packets_dropped_closed = 0
+        # Called after each packet reached every listener (on the fast send path: after
+        # each one's sendmmsg returned), with when that began (time.monotonic()): the
+        # benchmark times the gateway's part of the audio's transit by it.
+        self.delivered: Callable[[AudioPacket, float], None] | None = None
 
     # --- the source -----------------------------------------------------------------
 
@@ -226,9 +231,15 @@ class AudioFanout:
             log.info("camera %s: no listeners, audio transcoding stopped", self.camera)
 
     def _deliver(self, packet: AudioPacket) -> None:
+        """One loop over the listeners, at the packet's arrival: each listener's sender
+        sends it there and then (AudioSubscription.deliver) or queues it."""
         packet = self._rebase(packet)
+        delivered = self.delivered
+        began = time.monotonic() if delivered is not None else 0.0
         for sub in self._subscriptions:
             sub.push(packet)
+        if delivered is not None:
+            delivered(packet, began)
 
     def _rebase(self, packet: AudioPacket) -> AudioPacket:
         """Keep one timeline across reconnects (a new session starts its clock anywhere)."""

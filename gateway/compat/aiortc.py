@@ -89,6 +89,11 @@ def _field(name: str) -> str:
     return f"_RTCRtpSender__{name}"
 
 
+_NTP, _RTP, _OCTETS, _PACKETS = (
+    _field(n) for n in ("ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count")
+)
+
+
 def missing(sender: RTCRtpSender) -> list[str]:
     """What of REQUIRED this aiortc lacks, looked for on `sender` (of a peer connection
     not yet negotiated) and its transports."""
@@ -151,10 +156,10 @@ def record_sent(
     sender: RTCRtpSender, *, ntp_timestamp: int, rtp_timestamp: int, octets: int, packets: int
 ) -> None:
     """What aiortc's own loop keeps for RTCP sender reports and getStats()."""
-    setattr(sender, _field("ntp_timestamp"), ntp_timestamp)
-    setattr(sender, _field("rtp_timestamp"), rtp_timestamp)
-    setattr(sender, _field("octet_count"), octets)
-    setattr(sender, _field("packet_count"), packets)
+    setattr(sender, _NTP, ntp_timestamp)
+    setattr(sender, _RTP, rtp_timestamp)
+    setattr(sender, _OCTETS, octets)
+    setattr(sender, _PACKETS, packets)
 
 
 def ssrc(sender: RTCRtpSender) -> int:
@@ -174,17 +179,49 @@ def packetize(nals: Sequence[bytes]) -> list[bytes]:
 
 
 def dtls_connected(dtls: Any) -> bool:
-    return bool(dtls._state.name == "CONNECTED")
+    state = dtls._state
+    # Per packet: the state seen connected before is compared by identity (an enum's
+    # .name is a descriptor call).
+    if state is _connected_state[0]:
+        return True
+    if state.name != "CONNECTED":
+        return False
+    _connected_state[0] = state
+    return True
 
 
-def sending_srtp(dtls: Any) -> Any:
-    """The pylibsrtp session aiortc protects this viewer's RTP with."""
-    return dtls._tx_srtp
+_connected_state: list[Any] = [None]
 
 
-def nominated_pair(dtls: Any) -> Any:
-    """The ICE candidate pair RTP goes over (aioice's CandidatePair), or None yet."""
-    return dtls.transport._connection._nominated.get(ICE_COMPONENT)
+def route(dtls: Any) -> tuple[Any, Any] | str:
+    """(the ICE candidate pair RTP goes over (aioice's CandidatePair), the pylibsrtp
+    session aiortc protects this viewer's RTP with) of a connected transport, in one
+    call (it is checked per packet), or why there is none yet."""
+    state = dtls._state
+    if state is not _connected_state[0] and not dtls_connected(dtls):
+        return "DTLS is not connected"
+    pair = dtls.transport._connection._nominated.get(ICE_COMPONENT)
+    if pair is None:
+        return "no ICE pair selected"
+    return pair, dtls._tx_srtp
+
+
+def on_route(dtls: Any, known: tuple[Any, Any] | None) -> bool:
+    """route(dtls) == known, without building a tuple (it runs per packet per viewer)."""
+    if known is None or (dtls._state is not _connected_state[0] and not dtls_connected(dtls)):
+        return False
+    return bool(
+        dtls.transport._connection._nominated.get(ICE_COMPONENT) is known[0]
+        and dtls._tx_srtp is known[1]
+    )
+
+
+def nack_negotiated(codec: Any) -> bool:
+    """The viewer takes NACKs for this codec (aiortc negotiates them for video only)."""
+    return any(
+        feedback.type == "nack" and not feedback.parameter
+        for feedback in getattr(codec, "rtcpFeedback", None) or ()
+    )
 
 
 def count_sent(dtls: Any, packets: int, octets: int) -> None:

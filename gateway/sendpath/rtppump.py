@@ -23,12 +23,19 @@ PROBE_COPIES = 8  # a congestion probe repeats the last this many packets
 NTP_UNIX_OFFSET_S = 2208988800  # 1900-01-01 to 1970-01-01
 _HEADER = struct.Struct("!BBHII")
 _SEQUENCE = struct.Struct("!H")
+_AFTER_FIRST_BYTE = struct.Struct("!BHII")  # marker and payload type, seq, timestamp, SSRC
 
 
 def ntp_now() -> int:
     """Now as a 64-bit NTP timestamp (aiortc's clock.current_ntp_time, without its
     datetime arithmetic, which cost more than building a packet)."""
     return int((time.time() + NTP_UNIX_OFFSET_S) * (1 << 32))
+
+
+def abs_send_time(ntp: int) -> bytes:
+    """The abs-send-time header extension's value for an NTP time: 6.18 fixed point
+    seconds, 24 bits."""
+    return ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big")
 
 
 class PumpGone(ConnectionError):
@@ -57,6 +64,7 @@ class RtpPump:
         rtx: Rtx | None = None,
         rtx_sequence: int = 0,
         marker_last: bool = True,
+        keep_history: bool = True,
     ) -> None:
         self.header = bytearray(header)
         # Video: the marker bit ends each picture. Continuous audio (RFC 3551 4.1): never set.
@@ -68,6 +76,8 @@ class RtpPump:
         self.rtx = rtx
         self.rtx_sequence = rtx_sequence
         self.history: dict[int, tuple[int, int, bool, bytes]] = {}  # seq % size -> packet
+        # False where the viewer negotiated no NACK (audio): send_one keeps no history.
+        self.keep_history = keep_history
         self.sent_packets = 0
         self.batched_packets = 0
         self.octets = 0
@@ -81,6 +91,9 @@ class RtpPump:
         self.batch: BatchSender | None = None
         self.protector: InPlaceProtector | None = None
         self.fd = -1
+        # send_one()'s state, unpacked once: (slot 0's view, its pointer, its iovec, the
+        # C srtp_protect, its context, its length cell, the batch); None: no batch.
+        self._one: tuple[Any, ...] | None = None
 
     def connect(
         self,
@@ -99,6 +112,18 @@ class RtpPump:
         self.batch = batch
         self.protector = InPlaceProtector(srtp) if batch is not None else None
         self.fd = fd
+        self._one = None
+        if batch is not None and self.protector is not None:
+            srtp_protect, context, cell = self.protector.raw()
+            self._one = (
+                batch.view,
+                batch.slots[0],
+                batch.iov[0],
+                srtp_protect,
+                context,
+                cell,
+                batch,
+            )
 
     def send_frame(self, payloads: list[bytes], timestamp: int) -> None:
         """Send one frame's RTP payloads (the last one carries the marker if `marker_last`)."""
@@ -116,6 +141,44 @@ class RtpPump:
         self.octets += sum(map(len, payloads))
         self.rtp_timestamp = timestamp
         self.ntp_timestamp = ntp_now()
+
+    def send_one(self, payload: bytes, timestamp: int, ntp: int, abs_time: bytes) -> None:
+        """send_frame([payload], timestamp) with the least Python per packet (an audio
+        packet, to each of a camera's listeners in turn): the header goes straight into
+        the batch's first slot, SRTP in place, one `sendmmsg`. `ntp` is now and `abs_time`
+        its abs-send-time value, taken once for all viewers by the caller."""
+        one = self._one
+        header = self.header
+        header_length = len(header)
+        length = header_length + len(payload)
+        if one is None or length > SLOT_SIZE - SRTP_MAX_TRAILER_LEN or self.backlog():
+            self.send_frame([payload], timestamp)
+            return
+        view, slot, iov, srtp_protect, context, cell, batch = one
+        sequence = self.sequence
+        marker = self.marker_last  # a one-payload frame: its only packet is its last
+        view[:header_length] = header
+        _AFTER_FIRST_BYTE.pack_into(
+            view, 1, (0x80 if marker else 0) | self.payload_type, sequence, timestamp, self.ssrc
+        )
+        offset = self.abs_send_time_offset
+        if offset is not None:
+            view[offset : offset + 3] = abs_time
+        view[header_length:length] = payload
+        cell[0] = length
+        if srtp_protect(context, slot, cell):
+            raise SrtpError("srtp_protect failed")
+        iov.iov_len = cell[0]
+        if not batch.send(self.fd, 1):  # full socket buffer: queued behind
+            self.send_datagram(batch.datagram(0))
+        if self.keep_history:
+            self.history[sequence % HISTORY_SIZE] = (sequence, timestamp, marker, payload)
+        self.sequence = (sequence + 1) & 0xFFFF
+        self.sent_packets += 1
+        self.batched_packets += 1
+        self.octets += len(payload)
+        self.rtp_timestamp = timestamp
+        self.ntp_timestamp = ntp
 
     def _patch(self, marker: bool, timestamp: int) -> None:
         _HEADER.pack_into(

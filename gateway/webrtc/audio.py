@@ -28,6 +28,7 @@ from aiortc.sdp import SessionDescription
 from gateway.audio.subscription import AudioSubscription
 from gateway.hub import CameraHub, CameraState
 from gateway.media.audio import AudioFormat, AudioPacket
+from gateway.sendpath.rtppump import abs_send_time, ntp_now
 from gateway.subscription import SubscriptionClosed
 from gateway.webrtc.avsync import MediaClock, clock_of, ntp_of
 from gateway.webrtc.fastsend import FastSender, Frame, SendWorkers
@@ -98,6 +99,8 @@ class SharedFrames:
     def __init__(self, clock: MediaClock | None = None) -> None:
         self.clock = clock or MediaClock()
         self._frames: OrderedDict[int, tuple[AudioPacket, Frame]] = OrderedDict()
+        self._sending_packet: AudioPacket | None = None
+        self._sending: tuple[Frame, int, bytes] | None = None
 
     def of(self, packet: AudioPacket) -> Frame:
         entry = self._frames.get(id(packet))
@@ -109,6 +112,16 @@ class SharedFrames:
         if len(self._frames) > _PAYLOAD_LISTS_KEPT:
             self._frames.popitem(last=False)
         return frame
+
+    def sending(self, packet: AudioPacket) -> tuple[Frame, int, bytes]:
+        """(the packet's frame, now as NTP, its abs-send-time value), taken when the first
+        listener sends `packet` and reused for the others of the same fan-out."""
+        sending = self._sending
+        if packet is not self._sending_packet or sending is None:
+            now = ntp_now()
+            sending = self._sending = (self.of(packet), now, abs_send_time(now))
+            self._sending_packet = packet
+        return sending  # the same tuple for every listener: no object per listener
 
 
 _shared: weakref.WeakKeyDictionary[object, SharedFrames] = weakref.WeakKeyDictionary()
@@ -122,14 +135,20 @@ def attach_fast_audio_sender(
 ) -> FastSender:
     """Send `track`'s packets through camgate's own loop, one RTP payload each. They are
     pushed: the camera's audio fan-out hands each packet to every listener's sender in
-    one go (50 packets a second would otherwise wake each viewer's task 50 times)."""
+    one go, and each sends it at once (50 packets a second would otherwise wake each
+    viewer's task 50 times); what is the same for all of them is taken once per packet."""
 
     async def until_the_end() -> Frame:
         # Returns only what was queued before `deliver` was set; raises when it ends.
         return frames.of(await track.next_packet())
 
     fast = FastSender(sender, until_the_end, workers, marker_last=False)
-    track.subscription.deliver = lambda packet: fast.push(frames.of(packet))
+    sending, push_one = frames.sending, fast.push_one
+
+    def deliver(packet: AudioPacket) -> None:
+        push_one(*sending(packet))
+
+    track.subscription.deliver = deliver
     return fast
 
 

@@ -150,6 +150,7 @@ class FastSender:
             rtx=rtx,
             rtx_sequence=secrets.randbits(16),
             marker_last=self.marker_last,
+            keep_history=aiortc_compat.nack_negotiated(codec),
         )
 
     async def run_rtp(self, codec: Any) -> None:
@@ -197,14 +198,36 @@ class FastSender:
         )
         aiortc_compat.count_sent(dtls, pump.sent_packets - sent, pump.octets - octets)
 
-    def push(self, frame: Frame) -> None:
-        """Send `frame` now, from the caller (a camera's audio fan-out, for every listener
-        in one go: no task wake-up per packet per viewer). Dropped while the RTP loop is
-        not running (not connected yet, or ended); never raises into the caller."""
-        if self._template is None:
+    def push_one(self, frame: Frame, now_ntp: int, abs_time: bytes) -> None:
+        """Send a one-payload frame (an audio packet) now, from the caller: a camera's
+        audio fan-out, for every listener in one go (no task wake-up per packet per
+        viewer), with the least Python per viewer. `now_ntp` and `abs_time`
+        (gateway/sendpath/rtppump.py: abs_send_time) are taken once for all listeners by
+        the caller. Dropped while the RTP loop is not running (not connected yet, or
+        ended); never raises into the caller."""
+        template = self._template
+        if template is None:
             return
         try:
-            self._send(frame)
+            sender = self.sender
+            dtls = sender.transport
+            pump = self.pump
+            if pump is None or not aiortc_compat.on_route(dtls, self._route):
+                pump = self._pump_for(dtls, template)
+            if not isinstance(pump, RtpPump):  # a send worker's: the general way
+                self._send(frame)
+                return
+            timestamp = (self._timestamp_origin + frame.timestamp) & 0xFFFFFFFF
+            payload = frame.payloads[0]
+            pump.send_one(payload, timestamp, now_ntp, abs_time)
+            aiortc_compat.record_sent(
+                sender,
+                ntp_timestamp=frame.ntp,
+                rtp_timestamp=timestamp,
+                octets=pump.octets,
+                packets=pump.sent_packets,
+            )
+            aiortc_compat.count_sent(dtls, 1, len(payload))
         except PumpGone as exc:
             log.warning("viewer's send path is gone (%s): closing the viewer", exc)
             self._template = None
@@ -217,15 +240,12 @@ class FastSender:
     def _pump_for(self, dtls: Any, template: RtpPump) -> Pump:
         """The pump for the current ICE pair and SRTP session (they are set once the
         viewer connects and, in practice, never change after)."""
-        if not aiortc_compat.dtls_connected(dtls):
-            raise ConnectionError("DTLS is not connected")
-        pair = aiortc_compat.nominated_pair(dtls)
-        if pair is None:
-            raise ConnectionError("no ICE pair selected")
-        srtp = aiortc_compat.sending_srtp(dtls)
-        route = (pair, srtp)
+        route = aiortc_compat.route(dtls)
+        if isinstance(route, str):
+            raise ConnectionError(route)
         if self.pump is not None and self._route == route:
             return self.pump
+        pair, srtp = route
         if self._detach is not None:
             self._detach()
             self._detach = None

@@ -9,7 +9,7 @@ from aiortc.sdp import SessionDescription
 from pylibsrtp import Policy, Session
 
 from gateway.media.audio import AudioFormat, AudioPacket
-from gateway.sendpath.rtppump import NTP_UNIX_OFFSET_S, RtpPump
+from gateway.sendpath.rtppump import NTP_UNIX_OFFSET_S, RtpPump, abs_send_time
 from gateway.webrtc.audio import SharedFrames, offer_takes, offered_audio
 from gateway.webrtc.avsync import MediaClock, ntp_of
 
@@ -99,3 +99,15 @@ def test_audio_packets_carry_no_marker_bit_and_video_frames_end_with_one() -> No
     video, sent = _pump(marker_last=True)
     video.send_frame([b"a", b"b"], 3000)
     assert [p[1] & 0x80 for p in sent] == [0, 0x80]
+
+
+def test_the_send_time_is_taken_once_per_packet_for_every_listener() -> None:
+    shared = SharedFrames()
+    packet = AudioPacket(b"\x01", 960, time.monotonic())
+    first = shared.sending(packet)
+    assert shared.sending(packet) is first  # the next listener: the same time, same frame
+    frame, ntp, abs_time = first
+    assert frame is shared.of(packet) and abs_time == abs_send_time(ntp)
+    assert abs(ntp / (1 << 32) - NTP_UNIX_OFFSET_S - time.time()) < 1
+    later = shared.sending(AudioPacket(b"\x02", 1920, time.monotonic()))
+    assert later is not first and later[0].timestamp == 1920
