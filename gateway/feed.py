@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from gateway.camera_status import CameraState
 from gateway.media.accessunit import VIDEO_CLOCK_RATE, AccessUnit
 from gateway.media.h264 import NAL_PPS, NAL_SPS, nal_type
+from gateway.pacing import BurstPacer
 from gateway.subscription import OutputFrame, Subscription, SubscriptionClosed
 
 if TYPE_CHECKING:
@@ -38,6 +39,14 @@ REASONS: tuple[str, ...] = get_args(Reason)
 # How long a live target may take to send the keyframe a switch starts at (a camera with
 # a long GOP that makes keyframes on request); after that the switch is given up.
 KEYFRAME_WAIT_S = 10.0
+# A move to the sub stream for congestion is paced for the path that was just found too
+# slow: the cached GOP and what queues behind it go out at this multiple of the stream's
+# measured bitrate (at least SLOW_PATH_MIN_KBPS) until caught up, not at the join rate,
+# which a slow link would mostly drop (the keyframe's retransmissions with it: the picture
+# would stand still until the stream's next keyframe). Not measured yet: the join rate.
+SLOW_PATH_PACE = 1.5
+SLOW_PATH_MIN_KBPS = 300.0
+SLOW_PATH_ALLOWANCE_BYTES = 4000
 _DOWN = (CameraState.OFFLINE, CameraState.RECONNECTING)
 
 
@@ -273,6 +282,14 @@ class ViewerFeed:
 
         self._waiter = asyncio.get_running_loop().create_task(wait(), name=f"feed:{hub.name}")
 
+    @staticmethod
+    def _slow_path_pacer(hub: CameraHub) -> BurstPacer | None:
+        bitrate_kbps = hub.status().bitrate_kbps
+        if not bitrate_kbps:
+            return None
+        kbps = max(bitrate_kbps * SLOW_PATH_PACE, SLOW_PATH_MIN_KBPS)
+        return BurstPacer(rate_bps=kbps * 1000, allowance_bytes=SLOW_PATH_ALLOWANCE_BYTES)
+
     def _switch(self, target: StreamName, reason: str) -> None:
         assert self._pending is not None and self._pending[0] == target
         old, old_sub = self.current, self._sub
@@ -283,6 +300,8 @@ class ViewerFeed:
             self._waiter = None
         self.current = target
         self.reason = reason
+        if reason == "congestion" and (pacer := self._slow_path_pacer(self._hubs[target])):
+            self._sub.pace(pacer)
         self._retimer.switch()
         self._fresh = True
         # Closing the old subscription wakes a get() waiting on it, which moves on.

@@ -52,6 +52,7 @@ class Subscription:
         self._live_limit_bytes = live_limit_bytes
         self._live_bytes = 0
         self._pacer = pacer or shared_pacer()  # the cached GOP is paced, live frames not
+        self._pace_live = False  # ... unless pace() said so (until caught up)
         self._burst: deque[OutputFrame] = deque()
         self._live: deque[OutputFrame] = deque()
         self._wakeup = asyncio.Event()
@@ -93,6 +94,13 @@ class Subscription:
         self._live_bytes += unit.size
         self._wakeup.set()
 
+    def pace(self, pacer: BurstPacer) -> None:
+        """Send the cached GOP through `pacer`, and the live frames that queue up behind
+        it until they are caught up with: for a viewer on a path known to be slow, where
+        they would otherwise leave at line rate and mostly be dropped."""
+        self._pacer = pacer
+        self._pace_live = True
+
     def close(self) -> None:
         self._closed = True
         self._wakeup.set()
@@ -108,8 +116,10 @@ class Subscription:
                 frame = queue.popleft()
                 if queue is self._live:
                     self._live_bytes -= frame.unit.size
-                if queue is self._burst:
+                if queue is self._burst or self._pace_live:
                     await self._pacer.take(frame.unit.size)
+                    if not self._burst and not self._live:
+                        self._pace_live = False  # caught up: live frames as they come
                     if self._closed:
                         raise SubscriptionClosed
                 if self._burst or self._live:

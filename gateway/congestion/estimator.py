@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-# Weight of the newest report in the smoothed loss. A receiver reports every ~1 s, so 0.5
-# means the estimate follows a real change within two reports and one bad report alone
-# moves it only half way.
+# Weight in the smoothed loss of a report that comes LOSS_PERIOD_S after the previous one.
+# A receiver reports every ~1 s, so 0.5 means the estimate follows a real change within
+# two reports and one bad report alone moves it only half way. A report sooner after the
+# last counts less (it covers less time): under loss Chromium sends one with every NACK,
+# dozens a second, alternating "most lost" and "none lost" (retransmissions filled the
+# holes); counted alike, a few of the latter in a row would hide a congested link.
 LOSS_WEIGHT = 0.5
+LOSS_PERIOD_S = 1.0
 SENT_WINDOW_S = 2.0  # the sent rate is averaged over this much time
 
 
@@ -54,10 +58,12 @@ class PathEstimator:
         """One report block about our stream: fraction_lost is the 8-bit fixed point
         fraction (RFC 3550 6.4.1), jitter in `clock_rate` units."""
         fraction = min(max(fraction_lost, 0), 255) / 256
-        if self.reports == 0:
+        if self.reports == 0 or self.last_report_at is None:
             self._loss = fraction
         else:
-            self._loss += self.loss_weight * (fraction - self._loss)
+            covered = max(now - self.last_report_at, 0.0) / LOSS_PERIOD_S
+            weight = 1 - (1 - self.loss_weight) ** covered
+            self._loss += weight * (fraction - self._loss)
         if clock_rate > 0 and jitter >= 0:
             self._jitter_ms = jitter * 1000 / clock_rate
         if rtt_ms is not None and rtt_ms >= 0:

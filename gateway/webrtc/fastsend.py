@@ -66,6 +66,7 @@ class Pump(Protocol):
     retransmitted: int
     rtp_timestamp: int
     ntp_timestamp: int
+    sequence: int  # the next packet's (a send worker's: as of its last stats)
 
     def send_frame(self, payloads: list[bytes], timestamp: int) -> None: ...
 
@@ -101,6 +102,7 @@ class FastSender:
         self._detach: Callable[[], None] | None = None  # leaves the send worker
         self.on_pump_gone: Callable[[], object] = lambda: None  # the viewer can't be served
         self._template: RtpPump | None = None  # set while the RTP loop runs
+        self._nack_floor: int | None = None  # NACKs for packets before it go unanswered
         self._timestamp_origin = 0
         aiortc_compat.hook_sender(
             sender,
@@ -262,8 +264,19 @@ class FastSender:
             self.pump = _connect_here(template, srtp, pair)
         return self.pump
 
+    def stream_switched(self) -> None:
+        """The viewer's feed moved to another stream, which starts at a keyframe: what was
+        sent before it can no longer help the picture, so NACKs for it are not answered.
+        (On a slow link their retransmissions, a whole packet history of the stream just
+        left, would crowd out the new stream's keyframe for a second or more.)"""
+        if self.pump is not None:
+            self._nack_floor = self.pump.sequence
+
     async def retransmit(self, sequence_number: int) -> None:
         """A viewer's NACK (aiortc calls this from its RTCP handling)."""
+        floor = self._nack_floor
+        if floor is not None and 0 < (floor - sequence_number) & 0xFFFF <= 0x8000:
+            return  # sent before the last switch
         if self.pump is not None:
             with contextlib.suppress(ConnectionError):  # the send loop notices it too
                 self.pump.retransmit(sequence_number)

@@ -100,6 +100,12 @@ class WhepSession:
     # carries the camera's sound) connected.
     audio_hold: contextlib.AbstractContextManager[None] | None = None
 
+    def stream_switched(self) -> None:
+        """The feed moved to the other stream."""
+        if self.send_loop is not None:
+            self.send_loop.stream_switched()
+        self.streams_changed()
+
     def streams_changed(self) -> None:
         """Tell the viewer's "stream" channels, and keep its sound's stream as needed."""
         for channel in self.stream_channels:
@@ -235,7 +241,7 @@ class WhepSessions:
             feed=feed,
             can_steer=can_steer,
         )
-        feed.on_switch = lambda *_: session.streams_changed()
+        feed.on_switch = lambda *_: session.stream_switched()
         pc.on("datachannel", lambda channel: self._on_datachannel(session, channel))
         audio: ViewerAudio | None = None
         attach_talk(session, self._talk.get(hub.name))  # the browser's mic: docs/audio.md

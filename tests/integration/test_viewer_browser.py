@@ -48,14 +48,26 @@ SAMPLE_PIXELS = """
 """
 
 
-async def open_viewer(chromium: Browser, gw: RunningGateway) -> Page:
+async def open_viewer(chromium: Browser, gw: RunningGateway, base_url: str | None = None) -> Page:
+    """The viewer page (of `base_url`, default the gateway's loopback one). `page.errors`
+    collects the page's uncaught errors, `page.whep_posts` the URLs of its WHEP POSTs."""
     # bypass_csp: Playwright's wait_for_function evaluates strings, which camgate's CSP forbids.
     context = await chromium.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.errors = errors  # type: ignore[attr-defined]
-    await page.goto(gw.base_url + "/")
+    whep_posts: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            whep_posts.append(request.url)
+            if request.method == "POST" and request.url.split("?")[0].endswith("/whep")
+            else None
+        ),
+    )
+    page.whep_posts = whep_posts  # type: ignore[attr-defined]
+    await page.goto((base_url or gw.base_url) + "/")
     return page
 
 

@@ -75,6 +75,35 @@ def test_loss_is_smoothed_over_reports() -> None:
     assert estimate.rtt_ms is None  # not measured yet
 
 
+def test_a_report_counts_for_the_time_it_covers() -> None:
+    estimator = PathEstimator()
+    estimator.on_receiver_report(1.0, 0, 0, 90_000, None)
+    estimator.on_receiver_report(1.01, 128, 0, 90_000, None)  # 10 ms later: barely moves it
+    estimate = estimator.estimate()
+    assert estimate is not None and 0.0 < estimate.loss < 0.01
+    estimator.on_receiver_report(4.01, 128, 0, 90_000, None)  # after 3 s: nearly all of it
+    estimate = estimator.estimate()
+    assert estimate is not None and 0.43 < estimate.loss < 0.5
+
+
+def test_chromiums_reports_under_loss_move_the_viewer_down() -> None:
+    """Under loss Chromium sends a report with every NACK, ~60 a second: one saying ~90 %
+    lost, then several saying none (the retransmissions filled the holes). They are a
+    congested link, not a clean one."""
+    estimator, policy = PathEstimator(), StreamPolicy(MAIN, SUB)
+    verdicts = []
+    for i, fraction in enumerate(itertools.islice(itertools.cycle([230, 0, 0, 0, 0, 0]), 300)):
+        now = 10.0 + i * 0.015
+        estimator.on_receiver_report(now, fraction, 900, 90_000, 150.0)
+        estimate = estimator.estimate()
+        assert estimate is not None and estimate.loss > S.loss_down, (i, estimate)
+        verdict = policy.update(now, estimate, on_main=policy.allowed)
+        if verdict is not None:
+            verdicts.append((now, verdict))
+    ((at, verdict),) = verdicts
+    assert verdict is False and at <= 10.0 + S.sustain_s + 0.6
+
+
 def test_sent_rate_over_the_window() -> None:
     estimator = PathEstimator()
     for i in range(40):  # 500 kbit/s: 62500 octets per second in 10 sends

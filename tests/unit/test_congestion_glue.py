@@ -22,6 +22,7 @@ from gateway.compat import aiortc as aiortc_compat
 from gateway.compat.check import FAST, check_libraries
 from gateway.sendpath.rtppump import PROBE_COPIES, RtpPump, Rtx
 from gateway.webrtc.congestion import CongestionWatch
+from gateway.webrtc.fastsend import FastSender
 
 
 @dataclass
@@ -189,3 +190,30 @@ def test_no_probe_without_rtx() -> None:
     pump, received = _pump(None)
     pump.send_frame([b"x" * 100], 0)
     assert pump.send_probe(10_000) == 0 and len(received) == 1
+
+
+async def test_after_a_switch_nacks_for_the_stream_left_go_unanswered(
+    sender: RTCRtpSender,
+) -> None:
+    """The new stream starts at a keyframe: retransmitting the old one's packets would
+    only crowd a slow link (the switch away from the main stream is made because it is)."""
+
+    async def no_frames() -> None:
+        return None
+
+    pump, received = _pump(Rtx(payload_type=103, ssrc=5678))
+    loop = FastSender(sender, no_frames)
+    loop.pump = pump
+    for frame in range(4):  # 12 packets, the sequence numbers wrap
+        pump.send_frame([bytes([frame]) * 100] * 3, frame * 3600)
+    left = [(pump.sequence - back) & 0xFFFF for back in (1, 12)]
+    await loop.retransmit(left[0])
+    assert pump.retransmitted == 1  # before any switch: answered
+
+    loop.stream_switched()
+    pump.send_frame([b"new" * 100] * 2, 20_000)
+    for sequence in left:
+        await loop.retransmit(sequence)
+    assert pump.retransmitted == 1
+    await loop.retransmit((pump.sequence - 1) & 0xFFFF)
+    assert pump.retransmitted == 2 and received[-1][14:] == b"new" * 100

@@ -1,6 +1,7 @@
 import asyncio
 
 from gateway.media.accessunit import AccessUnit
+from gateway.pacing import BurstPacer
 from gateway.subscription import Subscription, SubscriptionClosed, squash_timestamps
 
 
@@ -73,3 +74,30 @@ async def test_close_wakes_a_waiting_viewer() -> None:
 def test_squash_keeps_order_and_ends_at_newest() -> None:
     frames = squash_timestamps(gop(1000, 3))
     assert [f.timestamp for f in frames] == [7000 - 2, 7000 - 1, 7000]
+
+
+class RecordingPacer(BurstPacer):
+    """A pacer that lets everything through at once and says what it was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken: list[int] = []
+
+    async def take(self, nbytes: int) -> None:
+        self.taken.append(nbytes)
+
+
+async def test_a_slow_paths_subscription_paces_what_queued_behind_the_gop_too() -> None:
+    for slow in (False, True):
+        pacer = RecordingPacer()
+        sub = Subscription(lambda: gop(0, 3), pacer=pacer)
+        if slow:
+            sub.pace(pacer)
+        await sub.get()  # the keyframe; two more cached frames to go
+        sub.push(unit(9000))  # live frames queue up behind them
+        sub.push(unit(12000))
+        for _ in range(4):
+            await sub.get()
+        sub.push(unit(15000))  # caught up: as it comes
+        await sub.get()
+        assert len(pacer.taken) == (5 if slow else 3)
