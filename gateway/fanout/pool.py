@@ -33,6 +33,7 @@ from gateway.fanout.protocol import (
     nack_message,
     parse_gone,
     parse_stats,
+    probe_message,
     remove_viewer_datagram,
     send_message,
 )
@@ -81,6 +82,13 @@ class RemotePump:
         if self.gone is None:
             self.link.write(nack_message(self.viewer, sequence_number))
         return True
+
+    def send_probe(self, octets: int) -> int:
+        """The congestion probe (RtpPump.send_probe), sent by the worker; what it sent
+        shows in the viewer's next reports, as for a probe sent here."""
+        if self.gone is None:
+            self.link.write(probe_message(self.viewer, octets))
+        return octets
 
     def update(self, stats: Stats) -> None:
         self.sent_packets = stats.sent_packets

@@ -3,8 +3,8 @@
 Two channels per worker (gateway/fanout/pool.py makes them):
 - a byte stream of length-prefixed messages: each frame's RTP payloads once per worker
   (FRAME), then per viewer which frame to send with which RTP timestamp (SEND), NACKs
-  (NACK); back from the worker, per viewer counters (STATS) and viewers it gave up on
-  (GONE);
+  (NACK), congestion probes (PROBE: how many octets of RTX copies to send); back from
+  the worker, per viewer counters (STATS) and viewers it gave up on (GONE);
 - a datagram socket for adding a viewer, which carries the viewer's UDP socket itself
   (SCM_RIGHTS) and its stream parameters (JSON), and for removing one.
 """
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-FRAME, SEND, NACK, STATS, GONE = 1, 2, 3, 4, 5
+FRAME, SEND, NACK, STATS, GONE, PROBE = 1, 2, 3, 4, 5, 6
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # a frame of a very high bitrate camera fits
 MAX_CONTROL_BYTES = 16 * 1024
 
@@ -26,6 +26,7 @@ _FRAME_HEAD = struct.Struct("!QH")  # frame id, payload count
 _PAYLOAD_LENGTH = struct.Struct("!H")
 _SEND = struct.Struct("!IQI")  # viewer, frame id, RTP timestamp
 _NACK = struct.Struct("!IH")  # viewer, sequence number
+_PROBE = struct.Struct("!II")  # viewer, octets
 # viewer, sent, batched, octets, retransmitted, dropped, RTP timestamp, NTP timestamp, next seq
 _STATS = struct.Struct("!IQQQQQIQH")
 
@@ -52,6 +53,10 @@ def send_message(viewer: int, frame_id: int, timestamp: int) -> bytes:
 
 def nack_message(viewer: int, sequence: int) -> bytes:
     return _message(NACK, _NACK.pack(viewer, sequence))
+
+
+def probe_message(viewer: int, octets: int) -> bytes:
+    return _message(PROBE, _PROBE.pack(viewer, octets))
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,11 @@ def parse_send(body: bytes) -> tuple[int, int, int]:
 def parse_nack(body: bytes) -> tuple[int, int]:
     viewer, sequence = _fixed(_NACK, body, "NACK")
     return viewer, sequence
+
+
+def parse_probe(body: bytes) -> tuple[int, int]:
+    viewer, octets = _fixed(_PROBE, body, "PROBE")
+    return viewer, octets
 
 
 def parse_stats(body: bytes) -> Stats:

@@ -22,6 +22,7 @@ from gateway.fanout.protocol import (
     FRAME,
     MAX_CONTROL_BYTES,
     NACK,
+    PROBE,
     SEND,
     MessageReader,
     ProtocolError,
@@ -31,6 +32,7 @@ from gateway.fanout.protocol import (
     parse_control,
     parse_frame,
     parse_nack,
+    parse_probe,
     parse_send,
     stats_message,
 )
@@ -171,6 +173,11 @@ class Worker:
             viewer = self.viewers.get(viewer_id)
             if viewer is not None:
                 viewer.pump.retransmit(sequence)
+        elif kind == PROBE:
+            viewer_id, octets = parse_probe(body)
+            viewer = self.viewers.get(viewer_id)
+            if viewer is not None:
+                viewer.pump.send_probe(octets)
         else:
             raise ProtocolError(f"unknown message type {kind}")
 

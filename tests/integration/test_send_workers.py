@@ -76,6 +76,23 @@ async def test_lost_packets_are_resent_by_the_worker(
     await wait_until(lambda: loop.retransmitted >= len(dropped) // 2, timeout=30)
 
 
+async def test_a_congestion_probe_goes_out_from_the_worker(
+    start_gateway: GatewayFactory, whep_viewer: WhepViewerFactory
+) -> None:
+    """The congestion watch probes a worker's viewer as it probes one served here: RTX
+    copies of the latest packets, sent by the worker (docs/streams.md)."""
+    gw = await start_gateway(cameras=CAMERA, webrtc=_webrtc(1))
+    viewer = await whep_viewer(gw.base_url, "cam")
+    await viewer.wait_frames(5, timeout=30)
+    (session,) = gw.gateway.sessions._sessions.values()
+    assert session.send_loop is not None and session.send_loop.pump is not None
+    media = {ssrc for _, _, ssrc in viewer.rtp_log}
+    assert len(media) == 1
+    assert session.send_loop.pump.send_probe(8_000) == 8_000  # type: ignore[attr-defined]
+    await wait_until(lambda: {ssrc for _, _, ssrc in viewer.rtp_log} - media, timeout=30)
+    await viewer.wait_frames(viewer.frames_received + 30, timeout=30)  # still playing
+
+
 async def test_a_worker_that_dies_is_restarted_and_only_its_viewers_are_closed(
     start_gateway: GatewayFactory, whep_viewer: WhepViewerFactory
 ) -> None:

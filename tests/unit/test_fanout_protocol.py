@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from gateway.fanout.protocol import (
     FRAME,
     NACK,
+    PROBE,
     SEND,
     STATS,
     MessageReader,
@@ -26,8 +27,10 @@ from gateway.fanout.protocol import (
     parse_frame,
     parse_gone,
     parse_nack,
+    parse_probe,
     parse_send,
     parse_stats,
+    probe_message,
     remove_viewer_datagram,
     send_message,
     stats_message,
@@ -58,15 +61,17 @@ def test_messages_survive_any_split_of_the_stream() -> None:
         + send_message(7, 2**40, 90_000)
         + nack_message(7, 65535)
         + stats_message(stats)
+        + probe_message(7, 2**32 - 1)
     )
     for step in (1, 7, 1000, len(stream)):
         reader = MessageReader()
         got = [m for i in range(0, len(stream), step) for m in reader.feed(stream[i : i + step])]
-        assert [kind for kind, _ in got] == [FRAME, SEND, NACK, STATS]
+        assert [kind for kind, _ in got] == [FRAME, SEND, NACK, STATS, PROBE]
         assert parse_frame(got[0][1]) == (2**40, payloads)
         assert parse_send(got[1][1]) == (7, 2**40, 90_000)
         assert parse_nack(got[2][1]) == (7, 65535)
         assert parse_stats(got[3][1]) == stats
+        assert parse_probe(got[4][1]) == (7, 2**32 - 1)
 
 
 def test_control_round_trip_and_no_key_in_repr() -> None:
@@ -83,7 +88,15 @@ def test_an_oversized_message_is_refused() -> None:
 
 @given(st.binary(max_size=300))
 def test_junk_bodies_are_protocol_errors(body: bytes) -> None:
-    for parse in (parse_frame, parse_send, parse_nack, parse_stats, parse_gone, parse_control):
+    for parse in (
+        parse_frame,
+        parse_send,
+        parse_nack,
+        parse_stats,
+        parse_gone,
+        parse_control,
+        parse_probe,
+    ):
         with contextlib.suppress(ProtocolError):
             parse(body)
 
