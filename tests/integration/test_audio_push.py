@@ -65,6 +65,7 @@ class _Sends:
         self.steps: list[list[int]] = []
         self._last = [loop.sent_packets for loop in loops]
         self._enough = asyncio.Event()
+        self._fanout = fanout
         fanout.delivered = self._delivered
 
     def _delivered(self, _packet: AudioPacket, _began: float) -> None:
@@ -75,7 +76,12 @@ class _Sends:
             self._enough.set()
 
     async def wait(self) -> list[list[int]]:
-        await asyncio.wait_for(self._enough.wait(), 60)
+        try:
+            await asyncio.wait_for(self._enough.wait(), 60)
+        finally:
+            # Unhooked: aiohttp caches the app, and with it this gateway, beyond the test;
+            # the hook would keep the closed viewers' sessions alive there.
+            self._fanout.delivered = None
         return self.steps
 
 

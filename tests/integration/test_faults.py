@@ -127,13 +127,15 @@ async def test_a_hundred_sessions_leave_nothing_behind(start_gateway: GatewayFac
         await one_session()
     await wait_until(lambda: len(gw.gateway.sessions) == 0, timeout=30)
     tasks, fds = len(asyncio.all_tasks()), open_fds()
+    # What earlier tests left in this process (aiohttp caches their apps) is not ours.
+    sessions, peers = live_objects(WhepSession), live_objects(RTCPeerConnection)
     for _ in range(100):
         await one_session()
     await wait_until(lambda: len(gw.gateway.sessions) == 0 and hub.viewers == 0, timeout=30)
     await wait_until(lambda: len(asyncio.all_tasks()) <= tasks, timeout=30)
     await wait_until(lambda: open_fds() <= fds, timeout=30)
-    assert live_objects(WhepSession) == 0
-    assert live_objects(RTCPeerConnection) == 0  # the gateway's and the viewers'
+    assert live_objects(WhepSession) <= sessions
+    assert live_objects(RTCPeerConnection) <= peers  # the gateway's and the viewers'
 
 
 junk_offers = st.one_of(
