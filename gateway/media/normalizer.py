@@ -130,7 +130,13 @@ class StreamNormalizer:
             at = first_slice
             while at > 0 and nal_type(nals[at - 1]) not in _LEADING:
                 at -= 1  # go before SEI too: a buffering-period SEI refers to the SPS
-            nals[at:at] = insert
+            sps = [n for n in insert if nal_type(n) == NAL_SPS]
+            pps = [n for n in insert if nal_type(n) != NAL_SPS]
+            nals[at:at] = pps
+            # An SPS goes before every PPS the unit carries: a decoder reads a PPS against
+            # its SPS, and FFmpeg refuses a PPS whose SPS it has not seen yet.
+            first_pps = next((i for i in range(at) if nal_type(nals[i]) == NAL_PPS), at)
+            nals[first_pps:first_pps] = sps
         self.repaired += 1
         return AccessUnit(
             nals=tuple(nals),

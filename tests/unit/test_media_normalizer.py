@@ -96,7 +96,10 @@ def test_insertion_goes_after_aud_and_before_sei() -> None:
     n = StreamNormalizer([SPS_1080, PPS])
     assert n.process(au(AUD, SEI, IDR)).nals == (AUD, SPS_1080, PPS, SEI, IDR)
     assert n.process(au(AUD, SPS_1080, SEI, IDR)).nals == (AUD, SPS_1080, PPS, SEI, IDR)
-    assert n.process(au(PPS, IDR)).nals == (PPS, SPS_1080, IDR)
+    # A missing SPS goes before the PPS the unit carries: FFmpeg refuses a PPS whose SPS
+    # it has not seen, and then every picture of the GOP.
+    assert n.process(au(PPS, IDR)).nals == (SPS_1080, PPS, IDR)
+    assert n.process(au(AUD, PPS, SEI, IDR)).nals == (AUD, SPS_1080, PPS, SEI, IDR)
 
 
 def test_parameter_sets_after_the_first_slice_are_moved_out() -> None:
