@@ -51,6 +51,7 @@ from gateway.sources.rtsp_control import (
     MAX_REDIRECTS,
     TEARDOWN_TIMEOUT_S,
     RtspControl,
+    is_redirect,
     open_control,
     parse_session_header,
     parse_transport,
@@ -255,13 +256,13 @@ class RtspSource:
 
     async def _describe(self, control: RtspControl, url: RtspUrl) -> H264Stream | RtspUrl:
         options = await control.request("OPTIONS", url.public)
-        if 300 <= options.status < 400:
+        if is_redirect(options):
             return redirect_target(url, options)
         # OPTIONS is a courtesy: some cameras refuse it and stream all the same.
         public = (options.headers.get("Public") or "") if options.ok else ""
         self._keepalive_method = "GET_PARAMETER" if "GET_PARAMETER" in public else "OPTIONS"
         response = await control.request("DESCRIBE", url.public, [("Accept", "application/sdp")])
-        if 300 <= response.status < 400:
+        if is_redirect(response):
             return redirect_target(url, response)
         if response.status == 404:
             raise SourceError("the camera has no stream at this path (404 Not Found)")

@@ -282,6 +282,11 @@ async def open_control(
     return RtspControl(reader, writer, auth, timeout, on_frame)
 
 
+def is_redirect(response: RtspResponse) -> bool:
+    """A 3xx: the camera sends the client elsewhere (redirect_target says where)."""
+    return 300 <= response.status < 400
+
+
 def redirect_target(url: RtspUrl, response: RtspResponse) -> RtspUrl:
     """Where a 3xx response sends the client: its Location (an rtsp:// URL), with
     `url`'s credentials if it names the same host and none of its own."""

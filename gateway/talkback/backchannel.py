@@ -27,6 +27,7 @@ from gateway.sources.rtsp_control import (
     MAX_REDIRECTS,
     TEARDOWN_TIMEOUT_S,
     RtspControl,
+    is_redirect,
     open_control,
     parse_session_header,
     parse_transport,
@@ -80,13 +81,13 @@ class BackchannelSession:
         for _ in range(MAX_REDIRECTS + 1):
             self._control = await self._connect()
             response = await self._request("OPTIONS", self._url.public)
-            if not _redirect(response):
+            if not is_redirect(response):
                 public = (response.headers.get("Public") or "") if response.ok else ""
                 self._keepalive_method = "GET_PARAMETER" if "GET_PARAMETER" in public else "OPTIONS"
                 response = await self._request(
                     "DESCRIBE", self._url.public, [("Accept", "application/sdp")]
                 )
-            if _redirect(response):
+            if is_redirect(response):
                 await self._follow(response)
                 continue
             if response.status == 551:  # RFC 2326 12.32: it does not know the Require tag
@@ -228,7 +229,3 @@ class BackchannelSession:
         return build_sender_report(
             packetizer.ssrc, time.time(), timestamp, packetizer.packets, packetizer.octets
         )
-
-
-def _redirect(response: RtspResponse) -> bool:
-    return 300 <= response.status < 400
